@@ -1,0 +1,340 @@
+"""Pydantic models of the workflow file, ``${ENV}`` interpolation, and loading.
+
+A workflow file is YAML with three sections::
+
+    source:   where the catalog comes from (type, connection, threads, filters)
+    sink:     where the entities go (type, path)
+    workflow: run-wide settings (success threshold)
+
+Everything is validated once, here, at the edge; a bad file becomes one ``ConfigError``
+whose message names the key (``source.threads: must be >= 1``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+
+__all__ = [
+    "FilterPattern",
+    "JsonlSinkConfig",
+    "MysqlSource",
+    "PostgresSource",
+    "SourceConfig",
+    "SqlAlchemySource",
+    "SqliteSource",
+    "WorkflowConfig",
+    "WorkflowSettings",
+    "load_config",
+    "parse_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilterPattern(_Strict):
+    """Include/exclude regular expressions, matched with ``re.match`` against a name.
+
+    A name passes when it matches some include (if includes are given) and no exclude.
+    ``excludes`` left unset means the source's default excludes (its system schemas);
+    an explicit list, even an empty one, replaces them.
+    """
+
+    includes: list[str] = Field(default_factory=list, description="Regexes; a name must match one.")
+    excludes: list[str] | None = Field(
+        default=None,
+        description="Regexes; a name matching one is dropped. Unset: the source's defaults.",
+    )
+
+    @field_validator("includes", "excludes")
+    @classmethod
+    def _compile(cls, patterns: list[str] | None) -> list[str] | None:
+        for index, pattern in enumerate(patterns or ()):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"[{index}] invalid regex {pattern!r}: {exc}") from None
+        return patterns
+
+
+class _SourceBase(_Strict):
+    service_name: str = Field(
+        default="", description="Name of the database service; first part of every FQN."
+    )
+    threads: int = Field(
+        default=1, ge=1, description="Schemas extracted at once; also the source connection cap."
+    )
+    include_tables: bool = Field(default=True, description="Emit tables (all non-view kinds).")
+    include_views: bool = Field(default=True, description="Emit views and materialized views.")
+    database_filter: FilterPattern = Field(default_factory=FilterPattern)
+    schema_filter: FilterPattern = Field(default_factory=FilterPattern)
+    table_filter: FilterPattern = Field(default_factory=FilterPattern)
+    connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for one connection to open."
+    )
+
+    @model_validator(mode="after")
+    def _default_service_name(self) -> _SourceBase:
+        if not self.service_name:
+            object.__setattr__(self, "service_name", getattr(self, "type", "source"))
+        return self
+
+
+def _split_url(data: Any, schemes: tuple[str, ...], port: int, with_database: bool = True) -> Any:
+    """Turn ``url:`` into host/port/username/password/database fields."""
+    if not isinstance(data, dict) or "url" not in data:
+        return data
+    data = dict(data)
+    raw = data.pop("url")
+    raw = raw.get_secret_value() if isinstance(raw, SecretStr) else str(raw)
+    parts = urlsplit(raw)
+    if parts.scheme.split("+")[0] not in schemes:
+        raise ValueError(f"url: scheme must be one of {', '.join(schemes)}")
+    for key, value in (
+        ("host", parts.hostname),
+        ("port", parts.port or port),
+        ("username", unquote(parts.username) if parts.username else None),
+        ("password", unquote(parts.password) if parts.password else None),
+        ("database", (parts.path.lstrip("/") or None) if with_database else None),
+    ):
+        if value is not None and key not in data:
+            data[key] = value
+    return data
+
+
+class PostgresSource(_SourceBase):
+    """PostgreSQL through asyncpg."""
+
+    type: Literal["postgres"]
+    host: str = Field(default="127.0.0.1", description="Server host name or address.")
+    port: int = Field(default=5432, ge=1, le=65535)
+    username: str | None = Field(default=None, description="Role to connect as.")
+    password: SecretStr | None = Field(default=None, description="Password; use ${ENV_VAR}.")
+    database: str | None = Field(default=None, description="The one database to ingest.")
+    databases: list[str] | None = Field(
+        default=None, description="Databases to ingest; with neither, all non-template ones."
+    )
+    maintenance_database: str = Field(
+        default="postgres", description="Where to list databases when none are named."
+    )
+    application_name: str = Field(
+        default="metaingest", description="application_name of every source connection."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url(cls, data: Any) -> Any:
+        return _split_url(data, ("postgres", "postgresql"), 5432)
+
+    @model_validator(mode="after")
+    def _one_database_key(self) -> PostgresSource:
+        if self.database is not None and self.databases is not None:
+            raise ValueError("give either database or databases, not both")
+        return self
+
+
+class MysqlSource(_SourceBase):
+    """MySQL and MariaDB through aiomysql; each server database is a schema."""
+
+    type: Literal["mysql", "mariadb"]
+    host: str = Field(default="127.0.0.1", description="Server host name or address.")
+    port: int = Field(default=3306, ge=1, le=65535)
+    username: str = Field(default="root", description="User to connect as.")
+    password: SecretStr | None = Field(default=None, description="Password; use ${ENV_VAR}.")
+    database: str = Field(
+        default="default", description="Name of the one database entity holding the schemas."
+    )
+    program_name: str = Field(
+        default="metaingest", description="program_name connection attribute of every connection."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url(cls, data: Any) -> Any:
+        return _split_url(data, ("mysql", "mariadb"), 3306, with_database=False)
+
+
+class SqliteSource(_SourceBase):
+    """SQLite files through the standard library, offloaded to worker threads."""
+
+    type: Literal["sqlite"]
+    path: Path = Field(description="The main database file; its schema is `main`.")
+    attach: dict[str, Path] = Field(
+        default_factory=dict, description="More files, attached as schemas named by the keys."
+    )
+    database: str | None = Field(
+        default=None, description="Name of the database entity; default: the file's stem."
+    )
+
+    @field_validator("attach")
+    @classmethod
+    def _no_reserved(cls, attach: dict[str, Path]) -> dict[str, Path]:
+        for name in attach:
+            if name.lower() in ("main", "temp"):
+                raise ValueError(f"{name!r} is reserved by SQLite")
+        return attach
+
+
+class SqlAlchemySource(_SourceBase):
+    """Any SQLAlchemy URL: async drivers natively, sync drivers in worker threads."""
+
+    type: Literal["sqlalchemy"]
+    url: SecretStr = Field(description="SQLAlchemy URL, e.g. duckdb:///file.duckdb.")
+    database: str | None = Field(
+        default=None, description="Name of the database entity; default: from the URL."
+    )
+    connect_args: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to the DBAPI connect call."
+    )
+
+
+SourceConfig = Annotated[
+    PostgresSource | MysqlSource | SqliteSource | SqlAlchemySource,
+    Field(discriminator="type"),
+]
+
+
+class JsonlSinkConfig(_Strict):
+    """One JSON object per line, written to a temporary file and renamed into place."""
+
+    type: Literal["jsonl"]
+    path: Path = Field(description="Target file; written only when the run completes.")
+    format: Literal["entities", "openmetadata"] = Field(
+        default="entities",
+        description="`entities`: metaingest's models; `openmetadata`: Create*Request payloads.",
+    )
+
+
+class WorkflowSettings(_Strict):
+    """Run-wide settings."""
+
+    success_threshold: float = Field(
+        default=100.0, ge=0, le=100, description="Minimum success percentage for exit code 0."
+    )
+
+
+class WorkflowConfig(_Strict):
+    """A whole workflow file."""
+
+    source: SourceConfig
+    sink: JsonlSinkConfig
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
+
+    def with_threads(self, threads: int) -> WorkflowConfig:
+        """A copy with ``source.threads`` replaced, validated like the file."""
+        data = self.model_dump(mode="python")
+        data["source"]["threads"] = threads
+        for key in ("password", "url"):
+            value = getattr(self.source, key, None)
+            if isinstance(value, SecretStr):
+                data["source"][key] = value.get_secret_value()
+        return parse_config(data)
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+
+    return _ENV.sub(replace, value)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = ".".join(
+        str(part) for part in error["loc"] if not (isinstance(part, str) and part in _TAGS)
+    )
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "greater_than_equal":
+        message = f"must be >= {ctx['ge']}"
+    elif kind == "greater_than":
+        message = f"must be > {ctx['gt']}"
+    elif kind == "less_than_equal":
+        message = f"must be <= {ctx['le']}"
+    elif kind == "union_tag_invalid":
+        message = f"unknown type {ctx['tag']!r} (expected one of {ctx['expected_tags']})"
+    elif kind == "union_tag_not_found":
+        message = "type is required"
+        loc = f"{loc}.type" if loc else "type"
+    elif kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+    else:
+        message = error["msg"][0].lower() + error["msg"][1:]
+    if message.startswith("["):  # a list element named by the validator: key[0]: ...
+        index, _, message = message.partition(" ")
+        loc += index
+    return f"{loc}: {message}" if loc else message
+
+
+_TAGS = {"postgres", "mysql", "mariadb", "sqlite", "sqlalchemy", "jsonl"}
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None) -> WorkflowConfig:
+    """Validate a parsed workflow document; ``${VAR}`` is read from ``env`` (os.environ)."""
+    if not isinstance(data, dict):
+        raise ConfigError("the workflow file must be a mapping with source and sink")
+    data = _interpolate(data, os.environ if env is None else env, "")
+    try:
+        return WorkflowConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(_describe(errors[0]) + more) from None
+
+
+def load_config(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> WorkflowConfig:
+    """Read, interpolate and validate a YAML workflow file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{file}: not valid YAML{where}") from None
+    return parse_config(data, env)

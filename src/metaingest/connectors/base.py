@@ -1,0 +1,93 @@
+"""The Connector protocol, the unit of work, and the batch a unit produces.
+
+A connector is an async context manager with a handful of async methods:
+
+- ``list_databases()`` and ``list_schemas(database)``: discovery, names only, cheap;
+- ``connection(database)``: an async context manager lending one dedicated source
+  connection (a *slot*); the runner holds exactly one per running unit;
+- ``extract(unit, connection)``: one schema in a constant number of catalog queries;
+- ``aclose()``: idempotent; closes every connection.
+
+Connectors never see sinks, filters of tables or the report: the runner and the workflow
+do that, in one place.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol, Self, TypeVar
+
+from metaingest.entities import Database, DatabaseSchema, Table, build_fqn
+from metaingest.report import Issue
+
+__all__ = ["Connector", "SchemaBatch", "Unit"]
+
+ConnT = TypeVar("ConnT")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One unit of work: a schema of a database."""
+
+    database: Database
+    schema: DatabaseSchema
+
+    @property
+    def fqn(self) -> str:
+        """The schema's fully qualified name."""
+        return self.schema.fqn
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaBatch:
+    """Everything extracted for one unit: the schema and its tables, in name order."""
+
+    database: Database
+    schema: DatabaseSchema
+    tables: tuple[Table, ...]
+    issues: tuple[Issue, ...] = field(default=())
+
+    @property
+    def fqn(self) -> str:
+        """The schema's fully qualified name."""
+        return self.schema.fqn
+
+
+class Connector(Protocol[ConnT]):
+    """What the workflow and the runner need from a source."""
+
+    service_name: str
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def list_databases(self) -> list[Database]:
+        """The databases the source exposes (before filters)."""
+        ...
+
+    async def list_schemas(self, database: Database) -> list[DatabaseSchema]:
+        """The schemas of one database (before filters)."""
+        ...
+
+    def connection(self, database: Database) -> AbstractAsyncContextManager[ConnT]:
+        """Lend one dedicated source connection to ``database`` for one unit."""
+        ...
+
+    async def extract(self, unit: Unit, connection: ConnT) -> SchemaBatch:
+        """Extract one schema with a constant number of catalog queries."""
+        ...
+
+    def peak_connections(self) -> int:
+        """The most source connections that were open at once so far."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection; safe to call more than once."""
+        ...
+
+
+def schema_fqn(service: str, database: str, schema: str) -> str:
+    """FQN of a schema from its three names."""
+    return build_fqn(service, database, schema)

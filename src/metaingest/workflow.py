@@ -1,0 +1,189 @@
+"""Wires a validated config to a connector, the runner, a sink and the report.
+
+``Workflow.stream()`` is the core: discover, filter, run the units, and yield batches to
+the caller through a bounded stream. ``Workflow.run()`` drains that stream into the sink
+and commits it only when the run completed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream
+
+from .config import WorkflowConfig
+from .connectors import Connector, SchemaBatch, Unit, create_connector
+from .entities import VIEW_TYPES
+from .filters import Filter
+from .report import Report
+from .runner import Runner
+from .sinks import Sink, create_sink
+
+__all__ = ["DiscoveredUnit", "Workflow", "ingest"]
+
+log = logging.getLogger(__name__)
+
+# Schemas every engine keeps for itself; excluded unless a filter sets its own excludes.
+SYSTEM_SCHEMAS: dict[str, tuple[str, ...]] = {
+    "postgres": ("^pg_catalog$", "^information_schema$", "^pg_toast", "^pg_temp_"),
+    "mysql": ("^mysql$", "^information_schema$", "^performance_schema$", "^sys$"),
+    "mariadb": ("^mysql$", "^information_schema$", "^performance_schema$", "^sys$"),
+    "sqlite": (),
+    "sqlalchemy": ("^information_schema$", "^pg_catalog$", "^pg_toast", "^mysql$", "^sys$"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredUnit:
+    """A schema found by discovery, and why it is skipped (None when it will be extracted)."""
+
+    unit: Unit
+    skipped_because: str | None
+
+
+class Workflow:
+    """One ingestion run of a validated config. Use once."""
+
+    def __init__(
+        self,
+        config: WorkflowConfig,
+        connector: Connector[Any] | None = None,
+        sink: Sink | None = None,
+    ) -> None:
+        self.config = config
+        source = config.source
+        self.connector: Connector[Any] = connector or create_connector(source)
+        self._sink = sink
+        self.report = Report(
+            threads=source.threads, success_threshold=config.workflow.success_threshold
+        )
+        self._database_filter = Filter.from_config(source.database_filter)
+        self._schema_filter = Filter.from_config(
+            source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
+        )
+        self._table_filter = Filter.from_config(source.table_filter)
+
+    async def discover(self) -> list[DiscoveredUnit]:
+        """List every schema of every database, each marked with why it is skipped."""
+        found: list[DiscoveredUnit] = []
+        databases = sorted(await self.connector.list_databases(), key=lambda d: d.name)
+        for database in databases:
+            reason = self._database_filter.reason(database.name)
+            if reason is not None:
+                self.report.filtered.databases += 1
+                log.info("%s: filtered: %s", database.fqn, reason)
+                continue
+            schemas = sorted(await self.connector.list_schemas(database), key=lambda s: s.name)
+            for schema in schemas:
+                reason = self._schema_filter.reason(schema.name)
+                if reason is not None:
+                    self.report.filtered.schemas += 1
+                found.append(DiscoveredUnit(Unit(database, schema), reason))
+        return found
+
+    def _filter_tables(self, batch: SchemaBatch) -> SchemaBatch:
+        source = self.config.source
+        kept = []
+        for table in batch.tables:
+            is_view = table.table_type in VIEW_TYPES
+            wanted = source.include_views if is_view else source.include_tables
+            if wanted and self._table_filter(table.name):
+                kept.append(table)
+        dropped = len(batch.tables) - len(kept)
+        if dropped == 0:
+            return batch
+        self.report.filtered.tables += dropped
+        return SchemaBatch(batch.database, batch.schema, tuple(kept), batch.issues)
+
+    def _count(self, batch: SchemaBatch, databases: set[str]) -> None:
+        report = self.report
+        if batch.database.name not in databases:
+            databases.add(batch.database.name)
+            report.databases += 1
+        report.schemas += 1
+        for table in batch.tables:
+            if table.table_type in VIEW_TYPES:
+                report.views += 1
+            else:
+                report.tables += 1
+            report.columns += len(table.columns)
+        for issue in batch.issues:
+            report.add_issue(issue.level, issue.fqn, issue.message)
+
+    @asynccontextmanager
+    async def stream(self) -> AsyncIterator[ObjectReceiveStream[SchemaBatch]]:
+        """Run the units; yield a stream of their batches (name order within a schema)."""
+        threads = self.config.source.threads
+        started = time.perf_counter()
+        seen: set[str] = set()
+        try:
+            async with self.connector:
+                units = [d.unit for d in await self.discover() if d.skipped_because is None]
+                self.report.units_total = len(units)
+                send, receive = anyio.create_memory_object_stream[SchemaBatch](threads)
+                runner = Runner(self.connector, threads, self.report, self._filter_tables)
+                counting = _Counting(receive, lambda batch: self._count(batch, seen))
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(runner.run, units, send)
+                    async with receive:
+                        yield counting
+                    if not counting.exhausted:  # the caller stopped early: stop the units
+                        self.report.cancelled = True
+                        tg.cancel_scope.cancel()
+                self.report.peak_connections = self.connector.peak_connections()
+        except anyio.get_cancelled_exc_class():
+            self.report.cancelled = True
+            raise
+        finally:
+            self.report.units.sort(key=lambda u: u.fqn)
+            self.report.wall_seconds = round(time.perf_counter() - started, 6)
+
+    async def run(self) -> Report:
+        """Extract everything into the sink; commit the sink only if the run completed."""
+        sink = self._sink or create_sink(self.config.sink)
+        committed = False
+        try:
+            async with self.stream() as batches:
+                async for batch in batches:
+                    await sink.write(batch)
+            await sink.aclose(commit=True)
+            committed = True
+        finally:
+            if not committed:
+                with anyio.CancelScope(shield=True):
+                    await sink.aclose(commit=False)
+        return self.report
+
+
+class _Counting(ObjectReceiveStream[SchemaBatch]):
+    """A receive stream that counts each batch into the report as the caller takes it."""
+
+    def __init__(
+        self, inner: ObjectReceiveStream[SchemaBatch], count: Callable[[SchemaBatch], None]
+    ) -> None:
+        self._inner = inner
+        self._count = count
+        self.exhausted = False
+
+    async def receive(self) -> SchemaBatch:
+        try:
+            batch = await self._inner.receive()
+        except anyio.EndOfStream:
+            self.exhausted = True
+            raise
+        self._count(batch)
+        return batch
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def ingest(config: WorkflowConfig) -> Report:
+    """Run one ingestion from a validated config and return its report."""
+    return await Workflow(config).run()
