@@ -1,0 +1,59 @@
+"""Validate payloads against OpenMetadata's official JSON Schemas, offline.
+
+The schemas live in ``../shared/openmetadata-schemas`` beside the repository (override with
+``METAINGEST_OM_SCHEMAS``). Each file is registered under its canonical URL and under its
+own ``$id``, so every ``$ref`` resolves without the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+ROOT = Path(
+    os.environ.get(
+        "METAINGEST_OM_SCHEMAS",
+        Path(__file__).resolve().parents[2] / "shared" / "openmetadata-schemas",
+    )
+)
+BASE = "https://open-metadata.org/schema/"
+
+REQUESTS = {
+    "database": "api/data/createDatabase.json",
+    "databaseSchema": "api/data/createDatabaseSchema.json",
+    "table": "api/data/createTable.json",
+}
+
+
+@cache
+def _registry() -> Registry:
+    if not ROOT.is_dir():
+        raise FileNotFoundError(f"OpenMetadata schemas not found at {ROOT}")
+    resources: list[tuple[str, Resource[Any]]] = []
+    for file in ROOT.rglob("*.json"):
+        document = json.loads(file.read_text(encoding="utf-8"))
+        resource = Resource.from_contents(document, default_specification=DRAFT7)
+        resources.append((BASE + file.relative_to(ROOT).as_posix(), resource))
+        if isinstance(document.get("$id"), str):
+            resources.append((document["$id"], resource))
+    return Registry().with_resources(resources)
+
+
+@cache
+def _validator(kind: str) -> Draft7Validator:
+    return Draft7Validator({"$ref": BASE + REQUESTS[kind]}, registry=_registry())
+
+
+def validation_errors(kind: str, payload: dict[str, Any]) -> list[str]:
+    """Every schema violation of ``payload`` as a Create*Request of ``kind``."""
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in _validator(kind).iter_errors(payload)
+    ]
