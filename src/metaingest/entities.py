@@ -192,7 +192,14 @@ class _Entity(BaseModel):
 
 
 class Column(_Entity):
-    """One column of a table or view."""
+    """One column of a table or view.
+
+    ``data_type_display`` is the engine's own spelling (``character varying(20)``,
+    ``int(10) unsigned``); ``default`` is the default expression as the engine prints it,
+    None when there is none; ``generated`` is the expression of a generated column;
+    ``identity`` is the engine's identity kind (``ALWAYS``, ``BY DEFAULT``,
+    ``AUTO_INCREMENT``).
+    """
 
     name: str
     ordinal_position: int
@@ -269,7 +276,13 @@ _INTERVAL_TYPES = {"range": "TIME-UNIT", "list": "COLUMN-VALUE", "hash": "COLUMN
 
 
 class Table(_Entity):
-    """A table, view, materialized view, partitioned table, partition or foreign table."""
+    """A table, view, materialized view, partitioned table, partition or foreign table.
+
+    ``partitioning`` describes a partitioned table's key; ``partition_of`` is the FQN of the
+    parent of a partition and ``partition_bound`` its bound (``FOR VALUES ...``).
+    ``engine_table_type`` keeps the engine's own kind where it is finer than ``table_type``
+    (MariaDB ``SYSTEM VERSIONED`` or ``SEQUENCE``, say).
+    """
 
     name: str
     database_schema: str
@@ -281,6 +294,7 @@ class Table(_Entity):
     partitioning: Partitioning | None = None
     partition_of: str | None = None
     partition_bound: str | None = None
+    engine_table_type: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
