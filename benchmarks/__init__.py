@@ -1,0 +1,1 @@
+"""Benchmarks of metaingest: catalog generators, a latency proxy, a reference reader, the sweep."""

@@ -1,0 +1,10 @@
+"""Benchmark tests: fast, loopback only, no timing upper bounds."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
