@@ -1,0 +1,78 @@
+"""metaingest: asyncio metadata ingestion, concurrent and bounded by ``threads`` connections.
+
+Embed it::
+
+    report = await metaingest.ingest(metaingest.load_config("workflow.yaml"))
+
+or take the batches yourself, without a sink::
+
+    async with metaingest.stream(config) as batches:
+        async for batch in batches:
+            ...
+
+(``Workflow(config).stream()`` does the same and keeps the run's ``report``.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio.abc import ObjectReceiveStream
+
+from metaingest.config import WorkflowConfig, load_config, parse_config
+from metaingest.connectors.base import SchemaBatch, Unit
+from metaingest.entities import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DataType,
+    Table,
+    TableConstraint,
+    TableType,
+)
+from metaingest.errors import (
+    ConfigError,
+    ExtractError,
+    MetaingestError,
+    MissingDependencyError,
+    SinkError,
+    SourceError,
+)
+from metaingest.report import Issue, Report
+from metaingest.workflow import Workflow, ingest
+
+__all__ = [
+    "Column",
+    "ConfigError",
+    "ConstraintType",
+    "DataType",
+    "Database",
+    "DatabaseSchema",
+    "ExtractError",
+    "Issue",
+    "MetaingestError",
+    "MissingDependencyError",
+    "Report",
+    "SchemaBatch",
+    "SinkError",
+    "SourceError",
+    "Table",
+    "TableConstraint",
+    "TableType",
+    "Unit",
+    "Workflow",
+    "WorkflowConfig",
+    "ingest",
+    "load_config",
+    "parse_config",
+    "stream",
+]
+
+
+@asynccontextmanager
+async def stream(config: WorkflowConfig) -> AsyncIterator[ObjectReceiveStream[SchemaBatch]]:
+    """Run a workflow without its sink and yield its batches as they complete."""
+    async with Workflow(config).stream() as batches:
+        yield batches

@@ -19,4 +19,6 @@ def queries(engine: str) -> dict[str, str]:
     """The named queries of ``sql/<engine>.sql``."""
     text = files(__package__).joinpath(f"{engine}.sql").read_text(encoding="utf-8")
     parts = _NAME.split(text)
-    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}
+    return {
+        name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }

@@ -1,0 +1,265 @@
+"""SQLite through the standard library's sqlite3, offloaded to worker threads.
+
+sqlite3 is synchronous, so every call — connect, extract, close — runs in
+``anyio.to_thread.run_sync`` under a ``CapacityLimiter(threads)``. A running unit holds one
+dedicated sqlite3 connection (read-only, with the configured files attached) in its worker
+thread for the whole extraction, as OpenMetadata's multithreading mode does with its
+per-thread connections. Schemas are ``main`` plus the attached databases.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import defaultdict
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import quote
+
+import anyio
+from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect
+
+from metaingest.config import SqliteSource
+from metaingest.connectors.base import SchemaBatch, Unit
+from metaingest.connectors.pool import KeyedPool
+from metaingest.connectors.sql import queries
+from metaingest.connectors.types import SQLITE, base_name, sqlite_affinity
+from metaingest.entities import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DataType,
+    Table,
+    TableConstraint,
+    TableType,
+    build_fqn,
+    quote_name,
+)
+from metaingest.errors import SourceError
+from metaingest.report import Issue
+
+__all__ = ["SqliteConnector"]
+
+_QUOTE = _sqlite_dialect().identifier_preparer.quote_identifier
+_SQL = queries("sqlite")
+_ARGS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
+_LENGTH_TYPES = frozenset({DataType.CHAR, DataType.VARCHAR, DataType.BINARY, DataType.VARBINARY})
+_NUMERIC_TYPES = frozenset({DataType.DECIMAL, DataType.NUMERIC})
+
+
+def _uri(path: Path) -> str:
+    return f"file:{quote(str(path.resolve()))}?mode=ro"
+
+
+class SqliteConnector:
+    """Reads the catalog of a SQLite file and its attached files."""
+
+    def __init__(self, source: SqliteSource) -> None:
+        self.service_name = source.service_name
+        self._source = source
+        self._limiter = anyio.CapacityLimiter(source.threads)
+        self._pool: KeyedPool[str, sqlite3.Connection] = KeyedPool(
+            self._open, self._close, size=source.threads
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _open(self, _database: str) -> sqlite3.Connection:
+        return await anyio.to_thread.run_sync(self._connect, limiter=self._limiter)
+
+    def _connect(self) -> sqlite3.Connection:
+        files = [("main", self._source.path), *self._source.attach.items()]
+        for _name, path in files:
+            if not path.is_file():
+                raise SourceError(f"sqlite: {path}: no such database file")
+        conn = None
+        try:
+            for name, path in files:
+                if conn is None:
+                    conn = sqlite3.connect(
+                        _uri(path),
+                        uri=True,
+                        check_same_thread=False,  # one unit at a time, not always on one thread
+                        timeout=self._source.connect_timeout,
+                    )
+                    conn.execute(
+                        "SELECT count(*) FROM sqlite_master"
+                    ).fetchone()  # reads the header
+                else:  # ATTACH reads the header itself
+                    conn.execute("ATTACH DATABASE ? AS ?", (_uri(path), name))
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise SourceError(f"sqlite: {path}: {exc}") from None
+        assert conn is not None
+        return conn
+
+    async def _close(self, conn: sqlite3.Connection) -> None:
+        await anyio.to_thread.run_sync(conn.close, limiter=self._limiter)
+
+    def _database(self) -> Database:
+        name = self._source.database or self._source.path.stem
+        return Database(name=name, service=self.service_name)
+
+    async def list_databases(self) -> list[Database]:
+        """The one database: the main file (attached files are its schemas)."""
+        database = self._database()
+        async with self._pool.acquire(database.name):
+            pass  # opening a connection proves every file is there and readable
+        return [database]
+
+    async def list_schemas(self, database: Database) -> list[DatabaseSchema]:
+        """``main`` and every attached database."""
+        async with self._pool.acquire(database.name) as conn:
+            rows = await anyio.to_thread.run_sync(
+                lambda: conn.execute("PRAGMA database_list").fetchall(), limiter=self._limiter
+            )
+        return [
+            DatabaseSchema(name=row[1], database=database.fqn) for row in rows if row[1] != "temp"
+        ]
+
+    def connection(self, database: Database) -> AbstractAsyncContextManager[sqlite3.Connection]:
+        """Lend one dedicated sqlite3 connection."""
+        return self._pool.acquire(database.name)
+
+    async def extract(self, unit: Unit, connection: sqlite3.Connection) -> SchemaBatch:
+        """Extract one schema in a worker thread with four catalog queries."""
+        return await anyio.to_thread.run_sync(
+            _extract, connection, unit, self.service_name, limiter=self._limiter
+        )
+
+    def peak_connections(self) -> int:
+        """The most sqlite3 connections open at once."""
+        return self._pool.statistics().peak_open
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        await self._pool.aclose()
+
+
+def _fetch(conn: sqlite3.Connection, name: str, schema: str, *args: Any, only: str = "") -> Any:
+    sql = _SQL[name].replace("{schema}", _QUOTE(schema)).replace("{only}", only)
+    return conn.execute(sql, args).fetchall()
+
+
+def _extract(conn: sqlite3.Connection, unit: Unit, service: str) -> SchemaBatch:
+    schema = unit.schema.name
+    schema_fqn = unit.schema.fqn
+    objects = _fetch(conn, "objects", schema)
+    issues: list[Issue] = []
+    try:
+        column_rows = _fetch(conn, "columns", schema, schema)
+    except sqlite3.Error:
+        # One broken view makes the bulk query fail: take the tables in bulk, then find
+        # which views still resolve, one by one (only on this error path).
+        column_rows = _fetch(conn, "columns", schema, schema, only="AND m.type = 'table'")
+        for name, kind, _sql in objects:
+            if kind != "view":
+                continue
+            try:
+                column_rows += _fetch(conn, "columns", schema, schema, name, only="AND m.name = ?")
+            except sqlite3.Error as exc:
+                issues.append(
+                    Issue(level="warning", fqn=f"{schema_fqn}.{quote_name(name)}", message=str(exc))
+                )
+    columns: dict[str, list[Any]] = defaultdict(list)
+    for row in column_rows:
+        columns[row[0]].append(row)
+    constraints = _constraints(
+        conn, schema, columns, build_fqn(service, unit.database.name, schema)
+    )
+    broken = {issue.fqn for issue in issues}
+    tables = []
+    for name, kind, sql in objects:
+        is_view = kind == "view"
+        if is_view and f"{schema_fqn}.{quote_name(name)}" in broken:
+            continue
+        tables.append(
+            Table(
+                name=name,
+                database_schema=schema_fqn,
+                table_type=TableType.View if is_view else TableType.Regular,
+                columns=tuple(_column(row) for row in columns.get(name, ())),
+                constraints=tuple(constraints.get(name, ())),
+                view_definition=sql if is_view else None,
+            )
+        )
+    return SchemaBatch(unit.database, unit.schema, tuple(tables), tuple(issues))
+
+
+def _column(row: Any) -> Column:
+    # SQLite keeps no generation expression in its catalog (only the CREATE text), so a
+    # generated column (hidden 2 or 3) is delivered without one.
+    _table, cid, name, declared, notnull, default, pk, _hidden = row
+    declared = declared or ""
+    data_type = SQLITE.get(base_name(declared)) or sqlite_affinity(declared)
+    length = precision = scale = None
+    args = _ARGS.search(declared)
+    if args:
+        first, second = int(args.group(1)), args.group(2)
+        if data_type in _LENGTH_TYPES:
+            length = first
+        elif data_type in _NUMERIC_TYPES:
+            precision, scale = first, int(second) if second is not None else 0
+    # INTEGER PRIMARY KEY is the rowid and never NULL; other PK columns may be, in SQLite.
+    rowid = pk == 1 and declared.upper() == "INTEGER"
+    return Column(
+        name=name,
+        ordinal_position=cid + 1,
+        data_type=data_type,
+        data_type_display=declared or "BLOB",
+        data_length=length,
+        precision=precision,
+        scale=scale,
+        nullable=not (notnull or rowid),
+        default=default,
+    )
+
+
+def _constraints(
+    conn: sqlite3.Connection, schema: str, columns: dict[str, list[Any]], schema_fqn: str
+) -> dict[str, list[TableConstraint]]:
+    out: dict[str, list[TableConstraint]] = defaultdict(list)
+    primary: dict[str, tuple[str, ...]] = {}
+    for table, rows in columns.items():
+        keyed = sorted((row[6], row[2]) for row in rows if row[6])
+        if keyed:
+            primary[table] = tuple(name for _pk, name in keyed)
+            out[table].append(
+                TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, columns=primary[table])
+            )
+    uniques: dict[tuple[str, str], list[str | None]] = defaultdict(list)
+    for table, index, _seq, column in _fetch(conn, "unique_indexes", schema, schema, schema):
+        uniques[(table, index)].append(column)
+    for (table, index), cols in sorted(uniques.items()):
+        if all(cols):  # an expression index has no column name: not a column constraint
+            out[table].append(
+                TableConstraint(
+                    constraint_type=ConstraintType.UNIQUE,
+                    columns=tuple(c for c in cols if c),
+                    name=None if index.startswith("sqlite_autoindex_") else index,
+                )
+            )
+    keys: dict[tuple[str, int], list[Any]] = defaultdict(list)
+    for row in _fetch(conn, "foreign_keys", schema, schema):
+        keys[(row[0], row[1])].append(row)
+    for (table, _id), rows in sorted(keys.items()):
+        target = rows[0][3]
+        referred = [row[5] for row in rows]
+        if any(r is None for r in referred):  # REFERENCES t without columns: t's primary key
+            referred = list(primary.get(target, ()))
+        out[table].append(
+            TableConstraint(
+                constraint_type=ConstraintType.FOREIGN_KEY,
+                columns=tuple(row[4] for row in rows),
+                referred_table=f"{schema_fqn}.{quote_name(target)}",
+                referred_columns=tuple(referred),
+            )
+        )
+    return out
