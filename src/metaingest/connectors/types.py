@@ -81,6 +81,88 @@ def sqlite_affinity(declared: str) -> DataType:
 
 # --- PostgreSQL (owned by connectors/postgres.py) -----------------------------------------
 
+# Keys are ``format_type(oid, NULL)`` spellings: SQL-standard names, no modifiers.
+POSTGRES: dict[str, DataType] = {
+    "smallint": DataType.SMALLINT,
+    "integer": DataType.INT,
+    "bigint": DataType.BIGINT,
+    "oid": DataType.BIGINT,
+    "numeric": DataType.NUMERIC,
+    "real": DataType.FLOAT,
+    "double precision": DataType.DOUBLE,
+    "money": DataType.MONEY,
+    "character varying": DataType.VARCHAR,
+    "character": DataType.CHAR,
+    '"char"': DataType.CHAR,
+    "name": DataType.VARCHAR,
+    "text": DataType.TEXT,
+    "citext": DataType.TEXT,
+    "bytea": DataType.BYTEA,
+    "boolean": DataType.BOOLEAN,
+    "date": DataType.DATE,
+    "time without time zone": DataType.TIME,
+    "time with time zone": DataType.TIME,
+    "timestamp without time zone": DataType.TIMESTAMP,
+    "timestamp with time zone": DataType.TIMESTAMPZ,
+    "interval": DataType.INTERVAL,
+    "tsrange": DataType.DATETIMERANGE,
+    "tstzrange": DataType.DATETIMERANGE,
+    "daterange": DataType.DATETIMERANGE,
+    "json": DataType.JSON,
+    "jsonb": DataType.JSON,
+    "hstore": DataType.MAP,
+    "uuid": DataType.UUID,
+    "xml": DataType.XML,
+    "inet": DataType.INET,
+    "cidr": DataType.CIDR,
+    "macaddr": DataType.MACADDR,
+    "macaddr8": DataType.MACADDR,
+    "bit": DataType.BIT,
+    "bit varying": DataType.BIT,
+    "point": DataType.POINT,
+    "polygon": DataType.POLYGON,
+    "line": DataType.GEOMETRY,
+    "lseg": DataType.GEOMETRY,
+    "box": DataType.GEOMETRY,
+    "path": DataType.GEOMETRY,
+    "circle": DataType.GEOMETRY,
+    "geometry": DataType.GEOMETRY,
+    "geography": DataType.GEOGRAPHY,
+    "tsvector": DataType.TSVECTOR,
+    "tsquery": DataType.TSQUERY,
+    "pg_lsn": DataType.PG_LSN,
+    "pg_snapshot": DataType.PG_SNAPSHOT,
+    "txid_snapshot": DataType.TXID_SNAPSHOT,
+}
+
+_VARHDRSZ = 4  # atttypmod of character types and numeric counts PostgreSQL's varlena header
+
+
+def postgres_data_type(kind: str | None, name: str) -> DataType:
+    """DataType of a non-array type: by ``pg_type.typtype`` kind, then by name."""
+    if kind == "e":
+        return DataType.ENUM
+    if kind == "c":
+        return DataType.STRUCT
+    return lookup(POSTGRES, name, DataType.UNKNOWN)
+
+
+def postgres_typmod(name: str, typmod: int) -> tuple[int | None, int | None, int | None]:
+    """(data_length, precision, scale) encoded in an ``atttypmod`` of type ``name``."""
+    if typmod < 0:
+        return None, None, None
+    base = base_name(name)
+    if base in ("character varying", "character"):
+        return typmod - _VARHDRSZ, None, None
+    if base in ("bit", "bit varying"):
+        return typmod, None, None
+    if base == "numeric":
+        packed = typmod - _VARHDRSZ
+        # the low 11 bits hold the scale as a signed number (negative scales since 15)
+        return None, (packed >> 16) & 0xFFFF, ((packed & 0x7FF) ^ 1024) - 1024
+    return None, None, None
+
+
 # --- MySQL / MariaDB (owned by connectors/mysql.py) --------------------------------------
 
 # --- SQLAlchemy generic types (owned by connectors/sqlalchemy.py) ------------------------

@@ -1,0 +1,285 @@
+"""PostgreSQL through asyncpg: discovery and per-schema extraction from ``pg_catalog``.
+
+Every connection — discovery's and the units' — comes from one ``KeyedPool`` keyed by
+database name, so ``threads`` caps the source connections across all databases. A schema is
+read with three catalog queries (relations, columns, constraints; ``sql/postgres.sql``) in
+one read-only REPEATABLE READ transaction, so the three see the same catalog snapshot.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Self
+
+from metaingest.config import PostgresSource
+from metaingest.entities import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DataType,
+    Partitioning,
+    Table,
+    TableConstraint,
+    TableType,
+    build_fqn,
+)
+from metaingest.errors import MissingDependencyError, SourceError
+
+from .base import SchemaBatch, Unit
+from .pool import KeyedPool
+from .sql import queries
+from .types import postgres_data_type, postgres_typmod
+
+__all__ = ["PostgresConnector"]
+
+# Below the pool's own close deadline, so that a stuck close still falls back to terminate().
+_CLOSE_TIMEOUT = 2.0
+
+_TABLE_TYPES = {
+    "r": TableType.Regular,
+    "p": TableType.Partitioned,
+    "v": TableType.View,
+    "m": TableType.MaterializedView,
+    "f": TableType.Foreign,
+}
+_STRATEGIES = {"r": "RANGE", "l": "LIST", "h": "HASH"}
+_IDENTITIES = {"a": "ALWAYS", "d": "BY DEFAULT"}
+_CONSTRAINT_TYPES = {
+    "p": ConstraintType.PRIMARY_KEY,
+    "u": ConstraintType.UNIQUE,
+    "f": ConstraintType.FOREIGN_KEY,
+}
+
+Row = Mapping[str, Any]
+
+
+def _import_asyncpg() -> Any:
+    try:
+        import asyncpg
+    except ImportError:
+        raise MissingDependencyError("asyncpg", "postgres") from None
+    return asyncpg
+
+
+class PostgresConnector:
+    """Reads databases, schemas and tables of one PostgreSQL server."""
+
+    def __init__(self, source: PostgresSource) -> None:
+        self._asyncpg = _import_asyncpg()
+        self.source = source
+        self.service_name = source.service_name
+        self._sql = queries("postgres")
+        self._pool: KeyedPool[str, Any] = KeyedPool(self._open, _close, size=source.threads)
+        self._closed = False
+        # what a failed connect or discovery query may raise; anything else is a bug
+        self._source_errors: tuple[type[BaseException], ...] = (
+            OSError,
+            self._asyncpg.PostgresError,
+            self._asyncpg.InterfaceError,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _open(self, database: str) -> Any:
+        source = self.source
+        try:
+            return await self._asyncpg.connect(
+                host=source.host,
+                port=source.port,
+                user=source.username,
+                password=self._password(),
+                database=database,
+                timeout=source.connect_timeout,
+                server_settings={"application_name": source.application_name},
+            )
+        except self._source_errors as exc:
+            raise self._source_error(database, exc) from exc
+
+    def _password(self) -> str | None:
+        password = self.source.password
+        return password.get_secret_value() if password is not None else None
+
+    def _source_error(self, database: str, exc: BaseException) -> SourceError:
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        password = self._password()
+        if password:
+            cause = cause.replace(password, "***")
+        source = self.source
+        return SourceError(
+            f"PostgreSQL at {source.host}:{source.port}, database {database!r}: {cause}"
+        )
+
+    @asynccontextmanager
+    async def _discovery(self, database: str) -> AsyncIterator[Any]:
+        """A pooled connection whose failures are fatal for the run (SourceError)."""
+        try:
+            async with self._pool.acquire(database) as connection:
+                yield connection
+        except self._source_errors as exc:
+            raise self._source_error(database, exc) from exc
+
+    async def list_databases(self) -> list[Database]:
+        """The configured database(s), or every connectable non-template database."""
+        source = self.source
+        named = [source.database] if source.database is not None else source.databases
+        if named is None:
+            async with self._discovery(source.maintenance_database) as connection:
+                rows = await connection.fetch(self._sql["databases"])
+        elif not named:
+            return []
+        else:
+            async with self._discovery(named[0]) as connection:
+                rows = await connection.fetch(self._sql["named_databases"], named)
+            missing = sorted(set(named) - {row["name"] for row in rows})
+            if missing:
+                cause = f"database {missing[0]!r} does not exist"
+                raise self._source_error(missing[0], LookupError(cause))
+        return [
+            Database(name=row["name"], service=self.service_name, description=row["description"])
+            for row in rows
+        ]
+
+    async def list_schemas(self, database: Database) -> list[DatabaseSchema]:
+        """Every schema of ``database``, system schemas included (the workflow filters)."""
+        async with self._discovery(database.name) as connection:
+            rows = await connection.fetch(self._sql["schemas"])
+        return [
+            DatabaseSchema(name=row["name"], database=database.fqn, description=row["description"])
+            for row in rows
+        ]
+
+    def connection(self, database: Database) -> AbstractAsyncContextManager[Any]:
+        """Lend one pooled connection to ``database``."""
+        return self._pool.acquire(database.name)
+
+    async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
+        """Read one schema in three catalog queries inside one snapshot."""
+        name = unit.schema.name
+        async with connection.transaction(isolation="repeatable_read", readonly=True):
+            relations = await connection.fetch(self._sql["relations"], name)
+            columns = await connection.fetch(self._sql["columns"], name)
+            constraints = await connection.fetch(self._sql["constraints"], name)
+        tables = build_tables(
+            self.service_name, unit.database.name, unit.schema, relations, columns, constraints
+        )
+        return SchemaBatch(unit.database, unit.schema, tables)
+
+    def peak_connections(self) -> int:
+        """The most connections the pool held open at once."""
+        return self._pool.statistics().peak_open
+
+    async def aclose(self) -> None:
+        """Close the pool; lent connections close as they come back. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.aclose()
+
+
+async def _close(connection: Any) -> None:
+    """Close gracefully; if the server does not answer in time, drop the socket."""
+    try:
+        await connection.close(timeout=_CLOSE_TIMEOUT)
+    except Exception:
+        connection.terminate()
+
+
+def _group(rows: Iterable[Row]) -> dict[int, list[Row]]:
+    grouped: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row["relid"]].append(row)
+    return grouped
+
+
+def build_tables(
+    service: str,
+    database: str,
+    schema: DatabaseSchema,
+    relations: Sequence[Row],
+    columns: Sequence[Row],
+    constraints: Sequence[Row],
+) -> tuple[Table, ...]:
+    """Tables of one schema, in name order, from the rows of the three catalog queries."""
+    columns_of = _group(columns)
+    constraints_of = _group(constraints)
+    tables = []
+    for relation in relations:
+        relid = relation["relid"]
+        parent = None
+        if relation["parent_name"] is not None:
+            parent = build_fqn(
+                service, database, relation["parent_schema"], relation["parent_name"]
+            )
+        partitioning = None
+        if relation["partition_strategy"] is not None:
+            partitioning = Partitioning(
+                strategy=_STRATEGIES.get(relation["partition_strategy"], "UNKNOWN"),
+                columns=tuple(relation["partition_columns"]),
+                expression=relation["partition_key"],
+            )
+        definition = relation["view_definition"]
+        tables.append(
+            Table(
+                name=relation["name"],
+                database_schema=schema.fqn,
+                table_type=_TABLE_TYPES[relation["kind"]],
+                description=relation["description"],
+                columns=tuple(_column(row) for row in columns_of.get(relid, ())),
+                constraints=tuple(
+                    _constraint(service, database, row) for row in constraints_of.get(relid, ())
+                ),
+                view_definition=definition.strip() if definition is not None else None,
+                partitioning=partitioning,
+                partition_of=parent,
+                partition_bound=relation["partition_bound"],
+            )
+        )
+    return tuple(sorted(tables, key=lambda table: table.name))
+
+
+def _column(row: Row) -> Column:
+    element = row["element_type"]
+    array_type = None
+    if element is not None:  # the type modifier of an array column belongs to its elements
+        data_type = DataType.ARRAY
+        array_type = postgres_data_type(row["element_kind"], element)
+        facets = postgres_typmod(element, row["typmod"])
+    else:
+        data_type = postgres_data_type(row["base_kind"], row["base_type"])
+        facets = postgres_typmod(row["base_type"], row["typmod"])
+    length, precision, scale = facets
+    return Column(
+        name=row["name"],
+        ordinal_position=row["position"],
+        data_type=data_type,
+        data_type_display=row["display"],
+        data_length=length,
+        precision=precision,
+        scale=scale,
+        array_data_type=array_type,
+        nullable=not row["not_null"],
+        default=row["default_value"],
+        generated=row["generated"],
+        identity=_IDENTITIES.get(row["identity"]),
+        description=row["description"],
+    )
+
+
+def _constraint(service: str, database: str, row: Row) -> TableConstraint:
+    referred = None
+    if row["referred_table"] is not None:
+        referred = build_fqn(service, database, row["referred_schema"], row["referred_table"])
+    return TableConstraint(
+        constraint_type=_CONSTRAINT_TYPES[row["kind"]],
+        columns=tuple(row["columns"]),
+        name=row["name"],
+        referred_table=referred,
+        referred_columns=tuple(row["referred_columns"]) if referred is not None else (),
+    )
