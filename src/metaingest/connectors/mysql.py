@@ -1,0 +1,404 @@
+"""MySQL and MariaDB through aiomysql.
+
+A MySQL "database" is a schema, so, as in OpenMetadata, the connector reports ONE
+``Database`` entity named ``source.database`` whose schemas are the server's databases.
+Every connection (discovery and units alike) comes from one ``KeyedPool`` of
+``source.threads`` connections, each tagged with the ``program_name`` connection attribute.
+
+A schema costs a constant number of ``information_schema`` queries (tables, columns,
+constraints, key columns, views, and on MariaDB column checks), whatever its size.
+
+Column defaults are normalised to one meaning on both engines (see ``normalize_default``):
+a literal is the engine's SQL literal (``'abc'``, ``5``, ``b'101'``), an expression is
+spelled as the engine prints it (``current_timestamp()``), and no default, or
+``DEFAULT NULL``, is None. That is also what SQLAlchemy's reflection reports for MariaDB.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Self
+
+from metaingest.config import MysqlSource
+from metaingest.entities import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DataType,
+    Table,
+    TableConstraint,
+    TableType,
+    build_fqn,
+)
+from metaingest.errors import MissingDependencyError, SourceError
+from metaingest.report import Issue
+
+from .base import SchemaBatch, Unit
+from .pool import KeyedPool
+from .sql import queries
+from .types import MYSQL_SIZED, mysql_data_type
+
+__all__ = ["MysqlConnector", "normalize_default"]
+
+Row = Mapping[str, Any]
+
+_KEY = "server"  # one pool key: a MySQL connection can read every schema
+_VIEW = "VIEW"
+_PLAIN_TABLE = "BASE TABLE"
+_CONSTRAINT_TYPES = {
+    "PRIMARY KEY": ConstraintType.PRIMARY_KEY,
+    "UNIQUE": ConstraintType.UNIQUE,
+    "FOREIGN KEY": ConstraintType.FOREIGN_KEY,
+}
+_CONSTRAINT_ORDER = {ConstraintType.PRIMARY_KEY: 0, ConstraintType.UNIQUE: 1}
+_NUMERIC = frozenset(
+    {
+        DataType.TINYINT,
+        DataType.SMALLINT,
+        DataType.INT,
+        DataType.BIGINT,
+        DataType.DECIMAL,
+        DataType.NUMERIC,
+        DataType.FLOAT,
+        DataType.DOUBLE,
+        DataType.YEAR,
+        DataType.BIT,
+        DataType.BOOLEAN,
+    }
+)
+_CURRENT_TIMESTAMP = re.compile(
+    r"^(current_timestamp|now|localtimestamp)\s*(\(\s*\d*\s*\))?$", re.I
+)
+_MARIADB_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)-MariaDB", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What the connector needs to know about the server it talks to."""
+
+    version: str
+    mariadb: tuple[int, int, int] | None
+
+    @classmethod
+    def parse(cls, version: str) -> ServerInfo:
+        """Read the flavour and version from the server's version string."""
+        match = _MARIADB_VERSION.search(version)
+        mariadb = (int(match[1]), int(match[2]), int(match[3])) if match else None
+        return cls(version, mariadb)
+
+    @property
+    def quotes_defaults(self) -> bool:
+        """MariaDB >= 10.2.7 writes defaults as SQL (``'abc'``, ``NULL``); MySQL does not."""
+        return self.mariadb is not None and self.mariadb >= (10, 2, 7)
+
+
+def normalize_default(raw: str | None, data_type: DataType, extra: str, quoted: bool) -> str | None:
+    """A column default as one SQL expression on MySQL and MariaDB; None for none or NULL."""
+    if raw is None:
+        return None
+    if quoted:  # MariaDB: already an SQL expression; DEFAULT NULL is the bare text NULL
+        return None if raw == "NULL" else raw
+    # MySQL: expressions are flagged DEFAULT_GENERATED (CURRENT_TIMESTAMP not before 8.0.13)
+    if "DEFAULT_GENERATED" in extra.upper() or _CURRENT_TIMESTAMP.match(raw):
+        return raw
+    if data_type in _NUMERIC or raw.lower().startswith(("b'", "0x")):
+        return raw
+    return "'" + raw.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _text(value: Any) -> str | None:
+    """A catalog value as text: some views return bytes for long text columns."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _import_driver() -> Any:
+    try:
+        import aiomysql
+    except ImportError:
+        raise MissingDependencyError("aiomysql", "mysql") from None
+    return aiomysql
+
+
+@cache
+def _cursor_class(aiomysql: Any) -> Any:
+    """A DictCursor that keeps server warnings instead of raising Python warnings."""
+
+    class Cursor(aiomysql.DictCursor):  # type: ignore[misc]  # aiomysql is untyped
+        server_warnings: list[str]
+
+        async def _show_warnings(self, conn: Any) -> None:
+            if self._result and self._result.has_next:
+                return
+            found = await conn.show_warnings()
+            self.server_warnings = [str(w[-1]) for w in found or ()]
+
+    return Cursor
+
+
+class MysqlConnector:
+    """The MySQL / MariaDB connector; an async context manager."""
+
+    def __init__(self, source: MysqlSource) -> None:
+        self._driver = _import_driver()
+        self.source = source
+        self.service_name = source.service_name
+        self._database = Database(name=source.database, service=source.service_name)
+        self._pool: KeyedPool[str, Any] = KeyedPool(self._open, self._close, size=source.threads)
+        self._server: ServerInfo | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _where(self) -> str:
+        source = self.source
+        return f"{source.type} at {source.host}:{source.port} as {source.username!r}"
+
+    def _fatal(self, what: str, exc: BaseException) -> SourceError:
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        password = self.source.password.get_secret_value() if self.source.password else ""
+        if password:
+            cause = cause.replace(password, "***")
+        return SourceError(f"{what} {self._where()}: {cause}")
+
+    async def _open(self, _key: str) -> Any:
+        source = self.source
+        try:
+            return await self._driver.connect(
+                host=source.host,
+                port=source.port,
+                user=source.username,
+                password=source.password.get_secret_value() if source.password else "",
+                charset="utf8mb4",
+                autocommit=True,
+                connect_timeout=source.connect_timeout,
+                program_name=source.program_name,
+                cursorclass=_cursor_class(self._driver),
+            )
+        except Exception as exc:
+            raise self._fatal("cannot connect to", exc) from exc
+
+    async def _close(self, connection: Any) -> None:
+        await connection.ensure_closed()
+
+    def connection(self, database: Database) -> AbstractAsyncContextManager[Any]:
+        """Lend one pooled connection; every schema is reachable from it."""
+        return self._pool.acquire(_KEY)
+
+    async def _discover(self, schemas: bool) -> list[Row]:
+        """Connect (and list the schemas); any failure is fatal and names the server."""
+        try:
+            async with self._pool.acquire(_KEY) as conn:
+                server = self._server = ServerInfo.parse(conn.get_server_info())
+                if not schemas:
+                    return []
+                mariadb = server.mariadb or (0, 0, 0)
+                name = "schemas_with_comment" if mariadb >= (10, 5, 0) else "schemas"
+                return await _fetch(conn, name)
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise self._fatal("cannot read the catalog of", exc) from exc
+
+    async def list_databases(self) -> list[Database]:
+        """The one database entity; connects once so that a bad source fails here."""
+        await self._discover(schemas=False)
+        return [self._database]
+
+    async def list_schemas(self, database: Database) -> list[DatabaseSchema]:
+        """The server's databases (MySQL schemas), with MariaDB's schema comments."""
+        rows = await self._discover(schemas=True)
+        return [
+            DatabaseSchema(
+                name=str(_text(row["name"])),
+                database=database.fqn,
+                description=_text(row.get("comment")) or None,
+            )
+            for row in rows
+        ]
+
+    async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
+        """One schema in a constant number of information_schema queries."""
+        if self._server is None:
+            self._server = ServerInfo.parse(connection.get_server_info())
+        server = self._server
+        schema = unit.schema.name
+        names = ["tables", "columns", "constraints", "key_columns", "views"]
+        if server.mariadb is not None:
+            names.append("json_checks")
+        warnings: list[str] = []
+        rows: dict[str, list[Row]] = {}
+        for name in names:
+            fetched = await _fetch(connection, name, schema, warnings)
+            # information_schema matches names case-insensitively; keep exact matches only
+            rows[name] = [r for r in fetched if _text(r["table_schema"]) == schema]
+        builder = _Builder(self.service_name, unit, server)
+        tables = builder.tables(rows)
+        issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in dict.fromkeys(warnings)]
+        issues += builder.issues
+        return SchemaBatch(unit.database, unit.schema, tables, tuple(issues))
+
+    def peak_connections(self) -> int:
+        """The most connections this connector had open at once."""
+        return self._pool.statistics().peak_open
+
+    async def aclose(self) -> None:
+        """Close every pooled connection; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.aclose()
+
+
+async def _fetch(
+    connection: Any, name: str, schema: str | None = None, warnings: list[str] | None = None
+) -> list[Row]:
+    """Run one named catalog query with ``schema`` as its bind parameter."""
+    async with connection.cursor() as cursor:
+        cursor.server_warnings = []
+        await cursor.execute(queries("mysql")[name], None if schema is None else (schema,))
+        rows: list[Row] = list(await cursor.fetchall())
+        if warnings is not None:
+            warnings.extend(cursor.server_warnings)
+    return rows
+
+
+class _Builder:
+    """Turns the rows of one schema's catalog queries into Table entities."""
+
+    def __init__(self, service: str, unit: Unit, server: ServerInfo) -> None:
+        self.service = service
+        self.unit = unit
+        self.server = server
+        self.issues: list[Issue] = []
+
+    def tables(self, rows: dict[str, list[Row]]) -> tuple[Table, ...]:
+        columns = _group(rows["columns"])
+        visible = {table: {str(_text(c["name"])) for c in cols} for table, cols in columns.items()}
+        constraints = self._constraints(rows["constraints"], rows["key_columns"], visible)
+        views = {_text(r["table_name"]): _text(r["definition"]) for r in rows["views"]}
+        json_columns = {
+            (_text(r["table_name"]), _text(r["column_name"]))
+            for r in rows.get("json_checks", ())
+            if _text(r["check_clause"]) == f"json_valid(`{_text(r['column_name'])}`)"
+        }
+        out: list[Table] = []
+        for row in rows["tables"]:
+            name = str(_text(row["table_name"]))
+            kind = str(_text(row["table_type"]))
+            is_view = kind == _VIEW
+            out.append(
+                Table(
+                    name=name,
+                    database_schema=self.unit.fqn,
+                    table_type=TableType.View if is_view else TableType.Regular,
+                    description=None if is_view else (_text(row["comment"]) or None),
+                    columns=tuple(
+                        self._column(name, c, json_columns) for c in columns.get(name, ())
+                    ),
+                    constraints=constraints.get(name, ()),
+                    view_definition=(views.get(name) or None) if is_view else None,
+                    engine_table_type=None if kind in (_VIEW, _PLAIN_TABLE) else kind,
+                )
+            )
+        return tuple(sorted(out, key=lambda t: t.name))
+
+    def _column(self, table: str, row: Row, json_columns: set[tuple[Any, Any]]) -> Column:
+        name = str(_text(row["name"]))
+        display = str(_text(row["column_type"]))
+        data_type = mysql_data_type(display)
+        if (table, name) in json_columns:
+            data_type = DataType.JSON
+        elif data_type is DataType.UNKNOWN:
+            fqn = build_fqn(self.service, self.unit.database.name, self.unit.schema.name, table)
+            self.issues.append(Issue(level="warning", fqn=fqn, message=f"{name}: type {display}"))
+        extra = _text(row["extra"]) or ""
+        exact = data_type in (DataType.DECIMAL, DataType.NUMERIC)
+        return Column(
+            name=name,
+            ordinal_position=int(row["ordinal_position"]),
+            data_type=data_type,
+            data_type_display=display,
+            data_length=_int(row["char_length"]) if data_type in MYSQL_SIZED else None,
+            precision=_int(row["numeric_precision"]) if exact else None,
+            scale=_int(row["numeric_scale"]) if exact else None,
+            nullable=_text(row["is_nullable"]) == "YES",
+            default=normalize_default(
+                _text(row["column_default"]), data_type, extra, self.server.quotes_defaults
+            ),
+            generated=_text(row["generation_expression"]) or None,
+            identity="AUTO_INCREMENT" if "auto_increment" in extra.lower() else None,
+            description=_text(row["comment"]) or None,
+        )
+
+    def _constraints(
+        self, constraints: list[Row], key_columns: list[Row], visible: dict[str, set[str]]
+    ) -> dict[str, tuple[TableConstraint, ...]]:
+        keys: dict[tuple[str, str, bool], list[Row]] = defaultdict(list)
+        for row in key_columns:
+            is_fk = row["referred_table"] is not None
+            if not is_fk and _text(row["column_name"]) not in visible.get(
+                str(_text(row["table_name"])), ()
+            ):
+                continue  # MariaDB adds the hidden row_end of a system-versioned table to keys
+            keys[(str(_text(row["table_name"])), str(_text(row["name"])), is_fk)].append(row)
+        out: dict[str, list[TableConstraint]] = defaultdict(list)
+        for row in constraints:
+            table, name = str(_text(row["table_name"])), str(_text(row["name"]))
+            kind = _CONSTRAINT_TYPES[str(_text(row["constraint_type"]))]
+            is_fk = kind is ConstraintType.FOREIGN_KEY
+            parts = sorted(keys.get((table, name, is_fk), ()), key=lambda r: r["ordinal_position"])
+            if not parts:
+                continue  # e.g. a functional unique index: no plain columns to name
+            referred: dict[str, Any] = {}
+            if is_fk:
+                referred = {
+                    "referred_table": build_fqn(
+                        self.service,
+                        self.unit.database.name,
+                        str(_text(parts[0]["referred_schema"])),
+                        str(_text(parts[0]["referred_table"])),
+                    ),
+                    "referred_columns": tuple(str(_text(p["referred_column"])) for p in parts),
+                }
+            out[table].append(
+                TableConstraint(
+                    constraint_type=kind,
+                    columns=tuple(str(_text(p["column_name"])) for p in parts),
+                    name=name,
+                    **referred,
+                )
+            )
+        return {
+            table: tuple(
+                sorted(
+                    items, key=lambda c: (_CONSTRAINT_ORDER.get(c.constraint_type, 2), c.name or "")
+                )
+            )
+            for table, items in out.items()
+        }
+
+
+def _group(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    """Columns by exact table name, in ordinal order."""
+    out: dict[str, list[Row]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: int(r["ordinal_position"])):
+        out[str(_text(row["table_name"]))].append(row)
+    return out
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

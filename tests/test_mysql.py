@@ -1,0 +1,312 @@
+"""The MySQL / MariaDB connector against the real MariaDB on loopback: a fixture catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metaingest.config import WorkflowConfig, parse_config
+from metaingest.entities import ConstraintType, DataType, Table, TableType, build_fqn
+from metaingest.workflow import Workflow
+from tests.conftest import MysqlServer
+from tests.openmetadata import validation_errors
+
+pytestmark = [pytest.mark.mysql, pytest.mark.anyio]
+
+HERE = Path(__file__).parent
+GOLDEN = HERE / "golden" / "mysql_catalog.jsonl"
+PLACEHOLDER = "mi_test_PREFIX"
+
+
+def quote(name: str) -> str:
+    """A MySQL identifier in backticks (test fixtures only)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def load_fixture(server: MysqlServer, names: dict[str, str]) -> None:
+    """Run tests/fixtures/mysql_catalog.sql with @S0@-style placeholders replaced."""
+    text = (HERE / "fixtures" / "mysql_catalog.sql").read_text(encoding="utf-8")
+    for token, name in names.items():
+        text = text.replace(f"@{token}@", quote(name))
+    lines = [line for line in text.splitlines() if not line.startswith("--")]
+    statements = [s.strip() for s in re.split(r";\s*$", "\n".join(lines), flags=re.M)]
+    server.run(*(s for s in statements if s))
+
+
+@pytest.fixture(scope="module")
+def catalog(mysql_server: MysqlServer) -> Iterator[dict[str, str]]:
+    """Three schemas loaded with the fixture catalog; their names by role."""
+    s0, s1 = mysql_server.create_schemas(2)
+    prefix = s0.rsplit("_", 1)[0]
+    awk = f'{prefix}_awk.é "q" `b`'
+    names = {"prefix": prefix, "S0": s0, "S1": s1, "AWK": awk}
+    try:
+        mysql_server.run(f"CREATE DATABASE {quote(awk)} CHARACTER SET utf8mb4")
+        load_fixture(mysql_server, names)
+        yield names
+    finally:
+        # referrers first; drop_schemas does not escape the backticks of the awkward name
+        mysql_server.run(*(f"DROP DATABASE IF EXISTS {quote(n)}" for n in (s1, awk, s0)))
+
+
+def make_config(
+    server: MysqlServer, prefix: str, out: Path, threads: int = 1, **extra: Any
+) -> WorkflowConfig:
+    source = server.source(
+        threads=threads, schema_filter={"includes": ["^" + re.escape(prefix)]}, **extra
+    )
+    return parse_config({"source": source, "sink": {"type": "jsonl", "path": str(out)}})
+
+
+async def collect(config: WorkflowConfig) -> dict[tuple[str, str], Table]:
+    """Every table of a run by (schema, table) name."""
+    tables: dict[tuple[str, str], Table] = {}
+    async with Workflow(config).stream() as batches:
+        async for batch in batches:
+            for table in batch.tables:
+                tables[(batch.schema.name, table.name)] = table
+    return tables
+
+
+async def test_catalog_matches_golden(
+    mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    report = await Workflow(make_config(mysql_server, catalog["prefix"], out, threads=2)).run()
+    assert report.ok, report.issues
+    assert (report.schemas, report.tables, report.views, report.errors) == (3, 14, 2, 0)
+    text = out.read_text(encoding="utf-8").replace(catalog["prefix"], PLACEHOLDER)
+    if os.environ.get("METAINGEST_REGENERATE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+async def test_catalog_entities(
+    mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
+) -> None:
+    tables = await collect(make_config(mysql_server, catalog["prefix"], tmp_path / "o.jsonl"))
+    s0, s1, awk = catalog["S0"], catalog["S1"], catalog["AWK"]
+    assert sorted(name for schema, name in tables if schema == s0) == [
+        "customer_orders",
+        "customers",
+        "defaults",
+        "order_lines",
+        "order_numbers",
+        "orders",
+        "price_history",
+        "types_mariadb",
+        "types_numeric",
+        "types_spatial",
+        "types_temporal",
+        "types_text",
+    ]
+
+    customers = tables[(s0, "customers")]
+    assert customers.fqn == build_fqn("maria", "default", s0, "customers")
+    assert customers.database_schema == build_fqn("maria", "default", s0)
+    assert customers.table_type is TableType.Regular
+    assert customers.engine_table_type is None
+    assert [c.name for c in customers.columns] == ["id", "email", "first_name", "last_name"]
+    assert customers.columns[0].identity == "AUTO_INCREMENT"
+    assert not customers.columns[0].nullable
+    assert [(c.constraint_type, c.name, c.columns) for c in customers.constraints] == [
+        (ConstraintType.PRIMARY_KEY, "PRIMARY", ("id",)),
+        (ConstraintType.UNIQUE, "uq_customers_email", ("email",)),
+        (ConstraintType.UNIQUE, "uq_customers_name", ("last_name", "first_name")),
+    ]
+
+    lines = tables[(s0, "order_lines")]
+    fk = lines.constraints[-1]
+    assert fk.constraint_type is ConstraintType.FOREIGN_KEY
+    assert fk.name == "fk_lines_order"
+    assert fk.columns == ("customer_id", "order_no")
+    assert fk.referred_table == build_fqn("maria", "default", s0, "orders")
+    assert fk.referred_columns == ("customer_id", "order_no")
+    assert lines.constraints[0].columns == ("customer_id", "order_no", "line_no")
+
+    (_, cross) = tables[(s1, "invoices")].constraints
+    assert cross.referred_table == build_fqn("maria", "default", s0, "customers")
+    assert cross.referred_columns == ("id",)
+
+    view = tables[(s0, "customer_orders")]
+    assert view.table_type is TableType.View
+    assert view.description is None
+    assert view.view_definition is not None
+    assert view.view_definition.startswith("select ")
+    assert [c.name for c in view.columns] == ["id", "email", "order_no"]
+
+    versioned = tables[(s0, "price_history")]
+    assert (versioned.table_type, versioned.engine_table_type) == (
+        TableType.Regular,
+        "SYSTEM VERSIONED",
+    )
+    assert [c.name for c in versioned.columns] == ["sku", "price"]  # row_start/end are hidden
+    assert versioned.constraints[0].columns == ("sku",)  # not MariaDB's hidden row_end
+    sequence = tables[(s0, "order_numbers")]
+    assert (sequence.table_type, sequence.engine_table_type) == (TableType.Regular, "SEQUENCE")
+    assert sequence.columns[0].name == "next_not_cached_value"
+
+    generated = {c.name: c for c in tables[(s0, "defaults")].columns}
+    assert generated["stored_total"].generated == "`number` * 2"
+    assert generated["virtual_label"].generated == "concat('n=',`number`)"
+    assert generated["stored_total"].default is None
+
+    # awkward identifiers round-trip exactly, in FQNs too
+    awkward = tables[(awk, 'dot.ted "table"')]
+    assert [c.name for c in awkward.columns] == ["key `one`", "näme.ü", "'single'"]
+    assert awkward.description == 'awkward: "quotes" `ticks` and dots.'
+    assert awkward.constraints[1].name == 'uq.näme "x"'
+    child = tables[(awk, "表 ü")]
+    assert child.constraints[0].name == 'fk "awk".1'
+    assert child.constraints[0].columns == ("ref `1`",)
+    assert child.constraints[0].referred_table == awkward.fqn
+    assert child.constraints[0].referred_columns == ("key `one`",)
+    awk_view = tables[(awk, "view `v`.x")]
+    assert awk_view.columns[0].name == 'alias "a"'
+    assert awk_view.fqn == build_fqn("maria", "default", awk, "view `v`.x")
+
+
+async def test_types_and_defaults(
+    mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
+) -> None:
+    tables = await collect(make_config(mysql_server, catalog["prefix"], tmp_path / "o.jsonl"))
+    s0 = catalog["S0"]
+
+    def columns(table: str) -> dict[str, tuple[Any, ...]]:
+        return {
+            c.name: (c.data_type, c.data_type_display, c.data_length, c.precision, c.scale)
+            for c in tables[(s0, table)].columns
+        }
+
+    numeric = columns("types_numeric")
+    assert numeric["tu"] == (DataType.TINYINT, "tinyint(3) unsigned", None, None, None)
+    assert numeric["s"][:2] == (DataType.SMALLINT, "smallint(5) unsigned")
+    assert numeric["b"][:2] == (DataType.BIGINT, "bigint(20) unsigned zerofill")
+    assert numeric["flag"][:2] == (DataType.TINYINT, "tinyint(1)")
+    assert numeric["d"] == (DataType.DECIMAL, "decimal(12,4)", None, 12, 4)
+    assert numeric["n"] == (DataType.DECIMAL, "decimal(5,0)", None, 5, 0)
+    assert numeric["bits"][:2] == (DataType.BIT, "bit(8)")
+    assert numeric["y"][:2] == (DataType.YEAR, "year(4)")
+
+    text = columns("types_text")
+    assert text["c"] == (DataType.CHAR, "char(3)", 3, None, None)
+    assert text["vc"] == (DataType.VARCHAR, "varchar(255)", 255, None, None)
+    assert text["bn"] == (DataType.BINARY, "binary(16)", 16, None, None)
+    assert text["vb"] == (DataType.VARBINARY, "varbinary(64)", 64, None, None)
+    assert text["e"][:2] == (DataType.ENUM, "enum('small','medium','large')")
+    assert text["st"][:2] == (DataType.SET, "set('red','green','blue')")
+    assert text["j"][:2] == (DataType.JSON, "longtext")  # MariaDB's JSON is an alias
+    assert text["lt"][:2] == (DataType.TEXT, "longtext")
+    assert text["mt"][0] is DataType.MEDIUMTEXT
+    assert (text["mb"][0], text["lb"][0], text["tb"][0]) == (
+        DataType.MEDIUMBLOB,
+        DataType.LONGBLOB,
+        DataType.BLOB,
+    )
+    assert {k: v[0] for k, v in columns("types_spatial").items()} == {
+        "g": DataType.GEOMETRY,
+        "p": DataType.POINT,
+        "l": DataType.GEOMETRY,
+        "pg": DataType.POLYGON,
+        "mp": DataType.GEOMETRY,
+        "gc": DataType.GEOMETRY,
+    }
+    assert {k: v[0] for k, v in columns("types_mariadb").items()} == {
+        "u": DataType.UUID,
+        "i4": DataType.IPV4,
+        "i6": DataType.IPV6,
+    }
+    temporal = columns("types_temporal")
+    assert temporal["dt"][:2] == (DataType.DATETIME, "datetime(6)")
+    assert temporal["tm"][:2] == (DataType.TIME, "time(3)")
+
+    defaults = {c.name: c.default for c in tables[(s0, "defaults")].columns}
+    assert defaults == {
+        "no_default": None,
+        "null_default": None,  # MariaDB: the text NULL
+        "implicit_null": None,
+        "text_null": "'NULL'",  # the four-letter string
+        "empty_text": "''",
+        "quoted": "'it''s'",
+        "number": "42",
+        "negative": "-1.25",
+        "expression": "(1 + 1)",
+        "created": "current_timestamp()",
+        "stored_total": None,
+        "virtual_label": None,
+    }
+    other = {
+        (t, c.name): c.default
+        for t in ("types_numeric", "types_text", "types_temporal", "types_mariadb")
+        for c in tables[(s0, t)].columns
+    }
+    assert other[("types_numeric", "bits")] == "b'101'"
+    assert other[("types_numeric", "d")] == "1.5000"
+    assert other[("types_text", "e")] == "'medium'"
+    assert other[("types_text", "st")] == "'red,blue'"
+    assert other[("types_temporal", "d")] == "'2020-01-31'"
+    assert other[("types_temporal", "ts")] == "current_timestamp()"
+    assert other[("types_mariadb", "u")] == "uuid()"
+
+
+async def test_utf8mb4_comments(
+    mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
+) -> None:
+    tables = await collect(make_config(mysql_server, catalog["prefix"], tmp_path / "o.jsonl"))
+    customers = tables[(catalog["S0"], "customers")]
+    # What the server itself stores: MariaDB keeps comments in utf8mb3, so it turns a
+    # character outside the BMP into "?" when the table is created; the rest is exact.
+    (row,) = mysql_server.run(
+        "SELECT TABLE_COMMENT FROM information_schema.TABLES "
+        f"WHERE TABLE_SCHEMA = '{catalog['S0']}' AND TABLE_NAME = 'customers'"
+    )
+    assert customers.description == row[0]
+    assert customers.description is not None
+    assert customers.description.startswith("Клиенты — 顧客 — émojis ")
+    assert customers.columns[0].description is not None
+    assert customers.columns[0].description.startswith("Идентификатор клиента 客户 ")
+    assert tables[(catalog["S0"], "types_numeric")].description == "numbers of every width"
+
+
+async def test_openmetadata_payloads_validate(
+    mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
+) -> None:
+    tables = await collect(make_config(mysql_server, catalog["prefix"], tmp_path / "o.jsonl"))
+    assert len(tables) == 16
+    for table in tables.values():
+        assert validation_errors("table", table.to_openmetadata()) == [], table.fqn
+
+
+async def test_threads_do_not_change_output(
+    mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
+) -> None:
+    outputs = []
+    for threads in (1, 8):
+        out = tmp_path / f"threads-{threads}.jsonl"
+        report = await Workflow(make_config(mysql_server, catalog["prefix"], out, threads)).run()
+        assert report.ok
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) == 1 + 3 + 16
+
+
+async def test_openmetadata_jsonl_lines(
+    mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "om.jsonl"
+    config = make_config(mysql_server, catalog["prefix"], out)
+    data = config.model_dump(mode="python")
+    data["sink"]["format"] = "openmetadata"
+    await Workflow(parse_config(data)).run()
+    kinds = [json.loads(line)["kind"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert kinds.count("table") == 16
+    for line in out.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        assert validation_errors(record["kind"], record["request"]) == [], record["fqn"]
