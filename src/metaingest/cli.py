@@ -19,6 +19,7 @@ import anyio
 
 from metaingest.config import WorkflowConfig, load_config
 from metaingest.errors import ConfigError, MetaingestError, SourceError
+from metaingest.reference import reference_markdown
 from metaingest.report import Report
 from metaingest.workflow import Workflow
 
@@ -83,10 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("-c", "--config", required=True, help="workflow YAML file")
 
-    commands.add_parser(
+    schema = commands.add_parser(
         "schema",
         help="print the JSON Schema of the workflow file",
         description="Print the JSON Schema of the workflow file (for editors and docs).",
+    )
+    schema.add_argument(
+        "--markdown", action="store_true", help="print the README's config reference instead"
     )
     return parser
 
@@ -165,7 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "schema":
-            print(json.dumps(WorkflowConfig.model_json_schema(), indent=2))
+            if args.markdown:
+                print(reference_markdown(), end="")
+            else:
+                print(json.dumps(WorkflowConfig.model_json_schema(), indent=2))
             return EXIT_OK
         if args.command == "validate":
             config = load_config(args.config)

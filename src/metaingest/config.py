@@ -78,16 +78,24 @@ class FilterPattern(_Strict):
 
 class _SourceBase(_Strict):
     service_name: str = Field(
-        default="", description="Name of the database service; first part of every FQN."
+        default="",
+        description="Name of the database service; first part of every FQN. Empty: the type.",
     )
     threads: int = Field(
         default=1, ge=1, description="Schemas extracted at once; also the source connection cap."
     )
     include_tables: bool = Field(default=True, description="Emit tables (all non-view kinds).")
     include_views: bool = Field(default=True, description="Emit views and materialized views.")
-    database_filter: FilterPattern = Field(default_factory=FilterPattern)
-    schema_filter: FilterPattern = Field(default_factory=FilterPattern)
-    table_filter: FilterPattern = Field(default_factory=FilterPattern)
+    database_filter: FilterPattern = Field(
+        default_factory=FilterPattern, description="Which databases to ingest, by name."
+    )
+    schema_filter: FilterPattern = Field(
+        default_factory=FilterPattern,
+        description="Which schemas to ingest, by name; system schemas are excluded by default.",
+    )
+    table_filter: FilterPattern = Field(
+        default_factory=FilterPattern, description="Which tables and views to emit, by name."
+    )
     connect_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for one connection to open."
     )
@@ -122,11 +130,15 @@ def _split_url(data: Any, schemes: tuple[str, ...], port: int, with_database: bo
 
 
 class PostgresSource(_SourceBase):
-    """PostgreSQL through asyncpg."""
+    """PostgreSQL through asyncpg.
 
-    type: Literal["postgres"]
+    ``url: postgresql://user:password@host:port/database`` may stand in for the connection
+    keys; keys given explicitly win over the URL's parts.
+    """
+
+    type: Literal["postgres"] = Field(description="`postgres`")
     host: str = Field(default="127.0.0.1", description="Server host name or address.")
-    port: int = Field(default=5432, ge=1, le=65535)
+    port: int = Field(default=5432, ge=1, le=65535, description="Server port.")
     username: str | None = Field(default=None, description="Role to connect as.")
     password: SecretStr | None = Field(default=None, description="Password; use ${ENV_VAR}.")
     database: str | None = Field(default=None, description="The one database to ingest.")
@@ -153,11 +165,14 @@ class PostgresSource(_SourceBase):
 
 
 class MysqlSource(_SourceBase):
-    """MySQL and MariaDB through aiomysql; each server database is a schema."""
+    """MySQL and MariaDB through aiomysql; each server database is a schema.
 
-    type: Literal["mysql", "mariadb"]
+    ``url: mysql://user:password@host:port`` may stand in for the connection keys.
+    """
+
+    type: Literal["mysql", "mariadb"] = Field(description="`mysql` or `mariadb`")
     host: str = Field(default="127.0.0.1", description="Server host name or address.")
-    port: int = Field(default=3306, ge=1, le=65535)
+    port: int = Field(default=3306, ge=1, le=65535, description="Server port.")
     username: str = Field(default="root", description="User to connect as.")
     password: SecretStr | None = Field(default=None, description="Password; use ${ENV_VAR}.")
     database: str = Field(
@@ -176,7 +191,7 @@ class MysqlSource(_SourceBase):
 class SqliteSource(_SourceBase):
     """SQLite files through the standard library, offloaded to worker threads."""
 
-    type: Literal["sqlite"]
+    type: Literal["sqlite"] = Field(description="`sqlite`")
     path: Path = Field(description="The main database file; its schema is `main`.")
     attach: dict[str, Path] = Field(
         default_factory=dict, description="More files, attached as schemas named by the keys."
@@ -197,7 +212,7 @@ class SqliteSource(_SourceBase):
 class SqlAlchemySource(_SourceBase):
     """Any SQLAlchemy URL: async drivers natively, sync drivers in worker threads."""
 
-    type: Literal["sqlalchemy"]
+    type: Literal["sqlalchemy"] = Field(description="`sqlalchemy`")
     url: SecretStr = Field(description="SQLAlchemy URL, e.g. duckdb:///file.duckdb.")
     database: str | None = Field(
         default=None, description="Name of the database entity; default: from the URL."
@@ -216,7 +231,7 @@ SourceConfig = Annotated[
 class JsonlSinkConfig(_Strict):
     """One JSON object per line, written to a temporary file and renamed into place."""
 
-    type: Literal["jsonl"]
+    type: Literal["jsonl"] = Field(description="`jsonl`")
     path: Path = Field(description="Target file; written only when the run completes.")
     format: Literal["entities", "openmetadata"] = Field(
         default="entities",
@@ -235,9 +250,11 @@ class WorkflowSettings(_Strict):
 class WorkflowConfig(_Strict):
     """A whole workflow file."""
 
-    source: SourceConfig
-    sink: JsonlSinkConfig
-    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    source: SourceConfig = Field(description="Where the catalog comes from.")
+    sink: JsonlSinkConfig = Field(description="Where the entities go.")
+    workflow: WorkflowSettings = Field(
+        default_factory=WorkflowSettings, description="Run-wide settings."
+    )
 
     def with_threads(self, threads: int) -> WorkflowConfig:
         """A copy with ``source.threads`` replaced, validated like the file."""
