@@ -165,4 +165,69 @@ def postgres_typmod(name: str, typmod: int) -> tuple[int | None, int | None, int
 
 # --- MySQL / MariaDB (owned by connectors/mysql.py) --------------------------------------
 
+MYSQL: dict[str, DataType] = {
+    "tinyint": DataType.TINYINT,
+    "smallint": DataType.SMALLINT,
+    "mediumint": DataType.INT,
+    "int": DataType.INT,
+    "integer": DataType.INT,
+    "bigint": DataType.BIGINT,
+    "decimal": DataType.DECIMAL,
+    "numeric": DataType.NUMERIC,
+    "float": DataType.FLOAT,
+    "double": DataType.DOUBLE,
+    "double precision": DataType.DOUBLE,
+    "real": DataType.DOUBLE,
+    "bit": DataType.BIT,
+    "bool": DataType.BOOLEAN,
+    "boolean": DataType.BOOLEAN,
+    "date": DataType.DATE,
+    "datetime": DataType.DATETIME,
+    "timestamp": DataType.TIMESTAMP,
+    "time": DataType.TIME,
+    "year": DataType.YEAR,
+    "char": DataType.CHAR,
+    "varchar": DataType.VARCHAR,
+    "binary": DataType.BINARY,
+    "varbinary": DataType.VARBINARY,
+    "tinytext": DataType.TEXT,
+    "text": DataType.TEXT,
+    "mediumtext": DataType.MEDIUMTEXT,
+    "longtext": DataType.TEXT,
+    "tinyblob": DataType.BLOB,
+    "blob": DataType.BLOB,
+    "mediumblob": DataType.MEDIUMBLOB,
+    "longblob": DataType.LONGBLOB,
+    "enum": DataType.ENUM,
+    "set": DataType.SET,
+    "json": DataType.JSON,
+    "geometry": DataType.GEOMETRY,
+    "point": DataType.POINT,
+    "linestring": DataType.GEOMETRY,
+    "polygon": DataType.POLYGON,
+    "multipoint": DataType.GEOMETRY,
+    "multilinestring": DataType.GEOMETRY,
+    "multipolygon": DataType.GEOMETRY,
+    "geometrycollection": DataType.GEOMETRY,
+    "geomcollection": DataType.GEOMETRY,
+    "inet4": DataType.IPV4,
+    "inet6": DataType.IPV6,
+    "uuid": DataType.UUID,
+    "vector": DataType.ARRAY,
+}
+
+# Types whose declared length (``varchar(20)``) is the column's ``data_length``.
+MYSQL_SIZED = frozenset({DataType.CHAR, DataType.VARCHAR, DataType.BINARY, DataType.VARBINARY})
+
+
+def mysql_data_type(column_type: str) -> DataType:
+    """The DataType of a MySQL/MariaDB ``COLUMN_TYPE`` (``int(10) unsigned`` → INT)."""
+    words = column_type.lower().split("(", 1)[0].split()
+    name = " ".join(w for w in words if w not in _MYSQL_ATTRIBUTES)
+    return MYSQL.get(name, DataType.UNKNOWN)
+
+
+_MYSQL_ATTRIBUTES = frozenset({"unsigned", "signed", "zerofill"})
+
+
 # --- SQLAlchemy generic types (owned by connectors/sqlalchemy.py) ------------------------
