@@ -64,7 +64,7 @@ def _default(field: FieldInfo) -> str:
         return json.dumps(value)
     if field.default is PydanticUndefined:
         return ""
-    return json.dumps(field.default if not isinstance(field.default, str) else field.default)
+    return json.dumps(field.default)
 
 
 def reference_markdown() -> str:
