@@ -8,6 +8,7 @@ one read-only REPEATABLE READ transaction, so the three see the same catalog sna
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -108,6 +109,10 @@ class PostgresConnector:
 
     def _source_error(self, database: str, exc: BaseException) -> SourceError:
         cause = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            cause = f"no connection within {self.source.connect_timeout:g}s"
+        elif isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+            cause = os.strerror(exc.errno)  # asyncio's text ("Connect call failed") hides it
         password = self._password()
         if password:
             cause = cause.replace(password, "***")
