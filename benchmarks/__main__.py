@@ -45,6 +45,40 @@ def _catalog(args: argparse.Namespace) -> None:
         print(f"{engine}: built {size.tag} ({json.dumps(counts)}) in {seconds:.1f} s")
 
 
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from .sweep import sweep
+
+    size = CatalogSize(args.schemas, args.tables, args.columns)
+    latencies = [float(x) for x in args.latencies.split(",")]
+    for engine in args.engine:
+        asyncio.run(sweep(engine, size, args.reps, _ints(args.threads), latencies))
+
+
+def _roundtrips(args: argparse.Namespace) -> None:
+    from .sweep import roundtrips
+
+    shapes = [tuple(_ints(s.replace("x", ","))) for s in args.shapes.split(";")]
+    for engine in args.engine:
+        asyncio.run(roundtrips(engine, shapes, args.columns))  # type: ignore[arg-type]
+
+
+def _scaling(args: argparse.Namespace) -> None:
+    from .sweep import scaling
+
+    sizes = [CatalogSize(*_ints(s.replace("x", ","))) for s in args.sizes.split(";")]
+    asyncio.run(scaling(sizes, args.threads, args.reps, args.keep))
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .report import main as report_main
+
+    report_main()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
@@ -59,8 +93,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sqlite-dir", default="/tmp")
     p.set_defaults(func=_catalog)
 
+    p = sub.add_parser("sweep", help="threads x latency sweep, fresh process per run")
+    _size(p)
+    p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", default="1,2,4,8")
+    p.add_argument("--latencies", default="0,2", help="ms added each way; 0 = direct")
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("roundtrips", help="count protocol turns per catalog shape")
+    p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))
+    p.add_argument("--shapes", default="10x50;10x200;20x50", help="SCHEMASxTABLES;...")
+    p.add_argument("--columns", type=int, default=12)
+    p.set_defaults(func=_roundtrips)
+
+    p = sub.add_parser("scaling", help="PostgreSQL catalogs of growing size at one threads")
+    p.add_argument("--sizes", default="40x50x12;400x50x12;2000x50x12")
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--reps", type=int, default=1)
+    p.add_argument("--keep", action="store_true", help="keep the catalogs afterwards")
+    p.set_defaults(func=_scaling)
+
+    p = sub.add_parser("report", help="README tables and the plot from results/*.json")
+    p.set_defaults(func=_report)
+
     args = parser.parse_args(argv)
-    if getattr(args, "engine", None) is None and args.command == "catalog":
+    if getattr(args, "engine", None) is None:
         args.engine = ["postgres"]
     args.func(args)
     return 0

@@ -1,0 +1,159 @@
+"""Run one measured subprocess while sampling the server for its connections.
+
+The parent (this module) starts ``benchmarks.child`` with a spec, and while it runs it asks
+the server every few milliseconds how many connections the run holds: PostgreSQL by the run's
+unique ``application_name`` in ``pg_stat_activity``; MariaDB by the benchmark user in
+``information_schema.PROCESSLIST`` (runs are sequential, so the user identifies the run;
+MariaDB's PROCESSLIST does not show connection attributes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+from .catalog import BENCH_USER, MARIA, PG, CatalogSize
+
+__all__ = ["Sampler", "measure", "metaingest_spec", "reference_spec", "summarise"]
+
+SAMPLE_EVERY = 0.005
+RUN_TIMEOUT = 900.0
+
+
+class Sampler:
+    """Counts a run's server connections on a connection of its own."""
+
+    def __init__(self, engine: str) -> None:
+        self.engine = engine
+        self._conn: Any = None
+
+    async def __aenter__(self) -> Sampler:
+        if self.engine == "postgres":
+            import asyncpg
+
+            self._conn = await asyncpg.connect(
+                database="postgres", timeout=10, **PG,
+                server_settings={"application_name": "mi_bench_sampler"},
+            )  # fmt: skip
+        else:
+            import aiomysql
+
+            self._conn = await aiomysql.connect(
+                host=MARIA["host"], port=MARIA["port"], user=MARIA["user"], password="",
+                autocommit=True, connect_timeout=10,
+            )  # fmt: skip
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.engine == "postgres":
+            await self._conn.close()
+        else:
+            self._conn.close()
+
+    async def count(self, app: str) -> int:
+        """Connections the run named ``app`` holds right now."""
+        if self.engine == "postgres":
+            return int(
+                await self._conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app
+                )
+            )
+        async with self._conn.cursor() as cur:
+            await cur.execute(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s", (BENCH_USER,)
+            )
+            (n,) = await cur.fetchone()
+        return int(n)
+
+
+def new_app_name() -> str:
+    """A unique name for one run's connections."""
+    return "mi_bench_" + uuid.uuid4().hex[:12]
+
+
+def metaingest_spec(
+    engine: str, size: CatalogSize, port: int, threads: int, app: str, out: str
+) -> dict[str, Any]:
+    """A child spec running metaingest on the catalog through ``port``."""
+    source: dict[str, Any] = {
+        "type": "postgres" if engine == "postgres" else "mariadb",
+        "host": "127.0.0.1",
+        "port": port,
+        "threads": threads,
+        "service_name": "bench",
+        "schema_filter": {"includes": [size.schema_regex(engine)]},
+    }
+    if engine == "postgres":
+        source.update(username=PG["user"], database=size.database, application_name=app)
+    else:
+        source.update(username=BENCH_USER, program_name=app)
+    return {
+        "kind": "metaingest",
+        "config": {"source": source, "sink": {"type": "jsonl", "path": out}},
+    }
+
+
+def reference_spec(engine: str, size: CatalogSize, port: int, app: str, out: str) -> dict[str, Any]:
+    """A child spec running the reference reader on the catalog through ``port``."""
+    args = {
+        "engine": engine,
+        "host": "127.0.0.1",
+        "port": port,
+        "user": PG["user"] if engine == "postgres" else BENCH_USER,
+        "database": size.database,
+        "schema_regex": size.schema_regex(engine),
+        "app_name": app,
+        "out": out,
+    }
+    return {"kind": "reference", "args": args}
+
+
+async def measure(spec: dict[str, Any], sampler: Sampler, app: str) -> dict[str, Any]:
+    """Run ``spec`` in a fresh interpreter; add the peak server connections seen."""
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.child", json.dumps(spec),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    communicate = asyncio.ensure_future(proc.communicate())
+    peak, samples = 0, 0
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not communicate.done():
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise TimeoutError(f"run exceeded {RUN_TIMEOUT} s: {spec['kind']}")
+            peak = max(peak, await sampler.count(app))
+            samples += 1
+            await asyncio.wait({communicate}, timeout=SAMPLE_EVERY)
+        out, err = await communicate
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}): {err.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    result.update(
+        peak_server_connections=peak,
+        samples=samples,
+        process_wall=time.perf_counter() - started,
+    )
+    return result
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    """Median, min, max and relative spread ((max - min) / median) of some runs."""
+    median = statistics.median(values)
+    lo, hi = min(values), max(values)
+    return {
+        "median": round(median, 4),
+        "min": round(lo, 4),
+        "max": round(hi, 4),
+        "spread": round((hi - lo) / median, 3) if median else 0.0,
+    }
