@@ -54,7 +54,7 @@ _CONSTRAINT_TYPES = {
     "f": ConstraintType.FOREIGN_KEY,
 }
 
-Row = Mapping[str, Any]
+_Row = Mapping[str, Any]
 
 
 def _import_asyncpg() -> Any:
@@ -196,8 +196,8 @@ async def _close(connection: Any) -> None:
         connection.terminate()
 
 
-def _group(rows: Iterable[Row]) -> dict[int, list[Row]]:
-    grouped: dict[int, list[Row]] = defaultdict(list)
+def _group(rows: Iterable[_Row]) -> dict[int, list[_Row]]:
+    grouped: dict[int, list[_Row]] = defaultdict(list)
     for row in rows:
         grouped[row["relid"]].append(row)
     return grouped
@@ -207,9 +207,9 @@ def build_tables(
     service: str,
     database: str,
     schema: DatabaseSchema,
-    relations: Sequence[Row],
-    columns: Sequence[Row],
-    constraints: Sequence[Row],
+    relations: Sequence[_Row],
+    columns: Sequence[_Row],
+    constraints: Sequence[_Row],
 ) -> tuple[Table, ...]:
     """Tables of one schema, in name order, from the rows of the three catalog queries."""
     columns_of = _group(columns)
@@ -249,7 +249,7 @@ def build_tables(
     return tuple(sorted(tables, key=lambda table: table.name))
 
 
-def _column(row: Row) -> Column:
+def _column(row: _Row) -> Column:
     element = row["element_type"]
     array_type = None
     if element is not None:  # the type modifier of an array column belongs to its elements
@@ -277,7 +277,7 @@ def _column(row: Row) -> Column:
     )
 
 
-def _constraint(service: str, database: str, row: Row) -> TableConstraint:
+def _constraint(service: str, database: str, row: _Row) -> TableConstraint:
     referred = None
     if row["referred_table"] is not None:
         referred = build_fqn(service, database, row["referred_schema"], row["referred_table"])
