@@ -216,3 +216,32 @@ async def test_server_warnings_become_issues(mysql_server: MysqlServer, tmp_path
     assert (report.units_ok, report.tables, report.views) == (1, 1, 1)
     assert report.warnings >= 1
     assert any("broken" in issue.message for issue in report.issues), report.issues
+
+
+@pytest.mark.anyio
+@pytest.mark.mysql
+async def test_names_that_differ_only_in_case(mysql_server: MysqlServer, tmp_path: Path) -> None:
+    """Tables T and t (and their keys) stay apart although information_schema is ci."""
+    (name,) = mysql_server.create_schemas(1)
+    try:
+        mysql_server.run(
+            f"CREATE TABLE `{name}`.T (upper_id INT PRIMARY KEY)",
+            f"CREATE TABLE `{name}`.t (lower_id INT, UNIQUE KEY PRIMARY_ish (lower_id))",
+        )
+        config = parse_config(
+            {
+                "source": mysql_server.source(schema_filter={"includes": [f"^{name}$"]}),
+                "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")},
+            }
+        )
+        tables = []
+        async with Workflow(config).stream() as batches:
+            async for batch in batches:
+                tables.extend(batch.tables)
+    finally:
+        mysql_server.drop_schemas([name])
+    assert [t.name for t in tables] == ["T", "t"]
+    assert [c.name for c in tables[0].columns] == ["upper_id"]
+    assert [c.name for c in tables[1].columns] == ["lower_id"]
+    assert [(c.name, c.columns) for c in tables[0].constraints] == [("PRIMARY", ("upper_id",))]
+    assert [(c.name, c.columns) for c in tables[1].constraints] == [("PRIMARY_ish", ("lower_id",))]

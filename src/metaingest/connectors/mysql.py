@@ -237,13 +237,13 @@ class MysqlConnector:
         server = self._server
         schema = unit.schema.name
         names = ["tables", "columns", "constraints", "key_columns", "views"]
-        if server.mariadb is not None:
+        if server.mariadb is not None and server.mariadb >= (10, 3, 10):
             names.append("json_checks")
         warnings: list[str] = []
         rows: dict[str, list[Row]] = {}
         for name in names:
             fetched = await _fetch(connection, name, schema, warnings)
-            # information_schema matches names case-insensitively; keep exact matches only
+            # the views compare names with a case-insensitive collation: keep exact matches
             rows[name] = [r for r in fetched if _text(r["table_schema"]) == schema]
         builder = _Builder(self.service_name, unit, server)
         tables = builder.tables(rows)

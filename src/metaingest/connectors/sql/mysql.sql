@@ -53,8 +53,9 @@ FROM information_schema.VIEWS
 WHERE TABLE_SCHEMA = %s;
 
 -- name: json_checks
--- MariaDB's JSON is LONGTEXT with a column-level CHECK (json_valid(`column`)).
+-- MariaDB's JSON is LONGTEXT with a column-level CHECK (json_valid(`column`)), which is
+-- named after its column (MariaDB >= 10.3.10; LEVEL exists only from 10.5.10).
 SELECT CONSTRAINT_SCHEMA AS table_schema, TABLE_NAME AS table_name,
        CONSTRAINT_NAME AS column_name, CHECK_CLAUSE AS check_clause
 FROM information_schema.CHECK_CONSTRAINTS
-WHERE CONSTRAINT_SCHEMA = %s AND LEVEL = 'Column';
+WHERE CONSTRAINT_SCHEMA = %s;
