@@ -268,7 +268,9 @@ async def test_terminated_backend_fails_only_its_unit(
 
         report = await Workflow(config, connector=Wrapped(config, "s11", terminate)).run()
         remaining = await side.fetchval(COUNT, application_name)
-    assert len(terminated) == 1
+    # every attempt at s11 is killed (a runner that retries gets a fresh connection each time)
+    assert len(terminated) >= 1
+    assert len(set(terminated)) == len(terminated)
     assert (report.units_ok, report.units_failed) == (WIDE_SCHEMAS, 1)
     assert [i.fqn for i in report.issues] == [f"pg.{wide_db}.s11"]
     assert report.exit_code() == 1
