@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from metaingest.config import WorkflowConfig, parse_config
-from metaingest.connectors.base import SchemaBatch
+from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.connectors.postgres import PostgresConnector
 from metaingest.entities import DataType, Table, TableType, split_fqn
 from metaingest.errors import MissingDependencyError, SourceError
@@ -292,3 +292,33 @@ def test_missing_driver(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     with pytest.raises(MissingDependencyError, match="metaingest\\[postgres\\]"):
         PostgresConnector(config.source)  # type: ignore[arg-type]
+
+
+class CountingConnection:
+    """Counts the queries sent through an asyncpg connection."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.queries = 0
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        self.queries += 1
+        return await self.inner.fetch(query, *args)
+
+    def transaction(self, **options: Any) -> Any:
+        return self.inner.transaction(**options)
+
+
+@pytest.mark.anyio
+async def test_constant_queries_per_schema(postgres_server: PgServer, catalog_db: str) -> None:
+    config = make_config(postgres_server, catalog_db, Path("unused.jsonl"))
+    counts = {}
+    async with PostgresConnector(config.source) as connector:  # type: ignore[arg-type]
+        (database,) = await connector.list_databases()
+        for schema in await connector.list_schemas(database):
+            if schema.name in ("sales", "empty_schema", "ünïcödé"):
+                async with connector.connection(database) as conn:
+                    counting = CountingConnection(conn)
+                    batch = await connector.extract(Unit(database, schema), counting)
+                counts[schema.name] = (len(batch.tables), counting.queries)
+    assert counts == {"sales": (14, 3), "empty_schema": (0, 3), "ünïcödé": (2, 3)}
