@@ -310,3 +310,85 @@ async def test_openmetadata_jsonl_lines(
     for line in out.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         assert validation_errors(record["kind"], record["request"]) == [], record["fqn"]
+
+
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # spatial, inet types
+async def test_differential_with_sqlalchemy_reflection(
+    mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
+) -> None:
+    """Our tables agree with SQLAlchemy's MariaDB reflection (SHOW CREATE TABLE).
+
+    Left out on purpose, where SQLAlchemy differs: the awkward schema (SQLAlchemy does not
+    unescape doubled backticks in names and loses such foreign keys), views (it reflects
+    every view column as nullable), BIT defaults (it returns None for ``b'101'``) and the
+    ``ON UPDATE`` clause that it appends to a timestamp's default.
+    """
+    import sqlalchemy as sa
+
+    tables = await collect(make_config(mysql_server, catalog["prefix"], tmp_path / "o.jsonl"))
+    engine = sa.create_engine(
+        f"mysql+pymysql://{mysql_server.user}@{mysql_server.host}:{mysql_server.port}/"
+        "?charset=utf8mb4",
+        pool_size=1,
+    )
+    try:
+        inspector = sa.inspect(engine)
+        compared = 0
+        for (schema, name), table in sorted(tables.items()):
+            if schema == catalog["AWK"] or table.table_type is TableType.View:
+                continue
+            compared += 1
+            columns = inspector.get_columns(name, schema=schema)
+            theirs_defaults = [
+                None if c["type"].__class__.__name__ == "BIT" else c.get("default") for c in columns
+            ]
+            theirs = [
+                (
+                    c["name"],
+                    c["nullable"],
+                    default and default.split(" ON UPDATE ")[0],
+                    c.get("comment"),
+                )
+                for c, default in zip(columns, theirs_defaults, strict=True)
+            ]
+            ours = [
+                (
+                    c.name,
+                    c.nullable,
+                    None if c.data_type is DataType.BIT else c.default,
+                    c.description,
+                )
+                for c in table.columns
+            ]
+            assert ours == theirs, table.fqn
+            assert table.description == inspector.get_table_comment(name, schema=schema)["text"]
+            by_kind = {
+                kind: [c for c in table.constraints if c.constraint_type is kind]
+                for kind in ConstraintType
+            }
+            pk = inspector.get_pk_constraint(name, schema=schema)["constrained_columns"]
+            assert [list(c.columns) for c in by_kind[ConstraintType.PRIMARY_KEY]] == (
+                [pk] if pk else []
+            )
+            uniques = inspector.get_unique_constraints(name, schema=schema)
+            assert sorted((u["name"], tuple(u["column_names"])) for u in uniques) == [
+                (c.name, c.columns) for c in by_kind[ConstraintType.UNIQUE]
+            ]
+            fks = inspector.get_foreign_keys(name, schema=schema)
+            assert sorted(
+                (
+                    f["name"],
+                    tuple(f["constrained_columns"]),
+                    build_fqn(
+                        "maria", "default", f["referred_schema"] or schema, f["referred_table"]
+                    ),
+                    tuple(f["referred_columns"]),
+                )
+                for f in fks
+            ) == [
+                (c.name, c.columns, c.referred_table, c.referred_columns)
+                for c in by_kind[ConstraintType.FOREIGN_KEY]
+            ]
+    finally:
+        engine.dispose()
+    assert compared == 12

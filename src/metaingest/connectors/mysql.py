@@ -11,7 +11,8 @@ constraints, key columns, views, and on MariaDB column checks), whatever its siz
 Column defaults are normalised to one meaning on both engines (see ``normalize_default``):
 a literal is the engine's SQL literal (``'abc'``, ``5``, ``b'101'``), an expression is
 spelled as the engine prints it (``current_timestamp()``), and no default, or
-``DEFAULT NULL``, is None. That is also what SQLAlchemy's reflection reports for MariaDB.
+``DEFAULT NULL``, is None. That is what SQLAlchemy's MariaDB reflection reports too, except
+that it appends ``ON UPDATE ...`` to a default and loses BIT defaults (tests/test_mysql.py).
 """
 
 from __future__ import annotations
