@@ -111,6 +111,11 @@ def pg_database(postgres_server: PgServer) -> Iterator[str]:
         postgres_server.drop_database(name)
 
 
+def quote_mysql(name: str) -> str:
+    """A MySQL identifier in backticks, inner backticks doubled."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 @dataclass
 class MysqlServer:
     """The MariaDB/MySQL server on loopback, driven synchronously (PyMySQL) for fixtures."""
@@ -149,11 +154,11 @@ class MysqlServer:
         """Create ``count`` fresh databases (MySQL schemas) sharing one random prefix."""
         prefix = unique_name()
         names = [f"{prefix}_{i}" for i in range(count)]
-        self.run(*(f"CREATE DATABASE `{n}` CHARACTER SET utf8mb4" for n in names))
+        self.run(*(f"CREATE DATABASE {quote_mysql(n)} CHARACTER SET utf8mb4" for n in names))
         return names
 
     def drop_schemas(self, names: list[str]) -> None:
-        self.run(*(f"DROP DATABASE IF EXISTS `{n}`" for n in names))
+        self.run(*(f"DROP DATABASE IF EXISTS {quote_mysql(n)}" for n in names))
 
     def source(self, **extra: Any) -> dict[str, Any]:
         """A `source:` mapping for this server."""

@@ -13,6 +13,8 @@ import pytest
 from metaingest.config import WorkflowConfig, parse_config
 from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.connectors.sqlite import SqliteConnector
+from metaingest.errors import SourceError
+from metaingest.redact import Redactor
 from metaingest.workflow import Workflow
 
 pytestmark = pytest.mark.anyio
@@ -165,3 +167,155 @@ async def test_units_run_in_a_fixed_order_and_schemas_sorted(tmp_path: Path) -> 
 
     await Workflow(config, connector=Observed(config, record)).run()
     assert order == ["main", "s00", "s01", "s02", "s03", "s04"]
+
+
+def _with_workflow(config: WorkflowConfig, **settings: Any) -> WorkflowConfig:
+    data = config.model_dump(mode="python")
+    data["workflow"] = {**data.get("workflow", {}), "retry_backoff": 0.01, **settings}
+    return parse_config(data)
+
+
+async def test_transient_errors_are_retried_on_a_fresh_connection(tmp_path: Path) -> None:
+    config = _with_workflow(_catalog(tmp_path, 4).with_threads(2))
+    clean = await Workflow(config).run()
+    expected = (tmp_path / "out.jsonl").read_bytes()
+    failures = {"s01": 2, "s03": 1}
+    connections: dict[str, list[int]] = {"s01": [], "s03": []}
+
+    class Flaky(Observed):
+        async def extract(self, unit: Unit, connection: sqlite3.Connection) -> SchemaBatch:
+            name = unit.schema.name
+            if name in failures:
+                connections[name].append(id(connection))
+                if failures[name]:
+                    failures[name] -= 1
+                    raise ConnectionResetError(f"connection reset while reading {name}")
+            return await super().extract(unit, connection)
+
+    connector = Flaky(config)
+    report = await Workflow(config, connector=connector).run()
+    assert report.ok and report.errors == 0
+    assert (tmp_path / "out.jsonl").read_bytes() == expected  # no losses, no duplicates
+    attempts = {u.fqn: u.attempts for u in report.units}
+    assert attempts["svc.main.s01"] == 3
+    assert attempts["svc.main.s03"] == 2
+    assert attempts["svc.main.s00"] == 1
+    # each retry ran on a fresh connection: the failed one was closed, not pooled again
+    assert len(set(connections["s01"])) == 3
+    assert connector._pool.statistics().open == 0
+    assert report.tables == clean.tables
+
+
+async def test_a_unit_that_keeps_failing_gives_up_after_the_retries(tmp_path: Path) -> None:
+    config = _with_workflow(_catalog(tmp_path, 3), retries=2)
+
+    async def always(unit: Unit) -> None:
+        if unit.schema.name == "s02":
+            raise ConnectionResetError("reset")
+
+    report = await Workflow(config, connector=Observed(config, always)).run()
+    assert report.units_failed == 1
+    assert [(i.fqn, i.message) for i in report.issues] == [
+        ("svc.main.s02", "ConnectionResetError: reset (gave up after 3 attempts)")
+    ]
+    assert report.exit_code() == 1
+
+
+async def test_other_errors_are_not_retried(tmp_path: Path) -> None:
+    config = _with_workflow(_catalog(tmp_path, 2))
+    calls = []
+
+    async def broken(unit: Unit) -> None:
+        if unit.schema.name == "s00":
+            calls.append(1)
+            raise ValueError("bad catalog row")
+
+    report = await Workflow(config, connector=Observed(config, broken)).run()
+    assert len(calls) == 1
+    assert report.issues[0].message == "ValueError: bad catalog row"
+
+
+async def test_a_fatal_error_stops_the_run_and_writes_nothing(tmp_path: Path) -> None:
+    config = _with_workflow(_catalog(tmp_path, 8).with_threads(2))
+    seen: list[str] = []
+
+    async def revoked(unit: Unit) -> None:
+        seen.append(unit.schema.name)
+        if unit.schema.name == "s01":
+            raise SourceError("PostgreSQL at h:5432, database 'd': password authentication failed")
+        await anyio.sleep(0.05)
+
+    connector = Observed(config, revoked)
+    with pytest.raises(SourceError, match="password authentication failed"):
+        await Workflow(config, connector=connector).run()
+    assert "s07" not in seen  # scheduling stopped
+    assert connector._pool.statistics().open == 0
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+async def test_a_hung_unit_times_out_and_is_retried(tmp_path: Path) -> None:
+    config = _with_workflow(_catalog(tmp_path, 3).model_copy(deep=True))
+    data = config.model_dump(mode="python")
+    data["source"]["unit_timeout"] = 0.3
+    config = parse_config(data)
+    hung = {"s01": 1}
+
+    async def hang_once(unit: Unit) -> None:
+        if hung.get(unit.schema.name):
+            hung[unit.schema.name] -= 1
+            await anyio.sleep(3600)
+
+    with anyio.fail_after(10):  # the run ends in bounded time
+        report = await Workflow(config, connector=Observed(config, hang_once)).run()
+    assert report.ok
+    assert {u.fqn: u.attempts for u in report.units}["svc.main.s01"] == 2
+
+
+async def test_a_unit_that_always_hangs_is_a_recorded_timeout(tmp_path: Path) -> None:
+    data = _with_workflow(_catalog(tmp_path, 2), retries=1).model_dump(mode="python")
+    data["source"]["unit_timeout"] = 0.2
+    config = parse_config(data)
+
+    async def hang(unit: Unit) -> None:
+        if unit.schema.name == "s00":
+            await anyio.sleep(3600)
+
+    with anyio.fail_after(10):
+        report = await Workflow(config, connector=Observed(config, hang)).run()
+    assert [(i.fqn, i.message) for i in report.issues] == [
+        ("svc.main.s00", "timed out after 0.2 s (gave up after 2 attempts)")
+    ]
+    assert report.units_ok == 2
+
+
+async def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE t (x INT); CREATE VIEW v AS SELECT x FROM t; DROP TABLE t;"
+        )
+    conn.close()
+    doc = {
+        "source": {"type": "sqlite", "path": str(db)},
+        "sink": {"type": "jsonl", "path": str(tmp_path / "o.jsonl")},
+    }
+    relaxed = await Workflow(parse_config(doc)).run()
+    assert (relaxed.warnings, relaxed.exit_code()) == (1, 0)
+    strict = await Workflow(parse_config(doc).with_strict()).run()
+    assert (strict.warnings, strict.exit_code()) == (1, 1)
+
+
+async def test_secrets_never_reach_the_report(tmp_path: Path) -> None:
+    data = _catalog(tmp_path, 1).model_dump(mode="python")
+    config = parse_config(data)
+    workflow = Workflow(config)
+    workflow.redact = Redactor(["hunter2"])
+
+    async def leak(unit: Unit) -> None:
+        raise RuntimeError("login as bob:hunter2 failed for postgresql://bob:hunter2@db:5432/x")
+
+    workflow.connector = Observed(config, leak)
+    report = await workflow.run()
+    text = report.model_dump_json()
+    assert "hunter2" not in text
+    assert "postgresql://bob:***@db:5432/x" in text

@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 1 the run finished below the success threshold; 2 bad usage or
 configuration, including a source that cannot be used as configured (host, port,
-credentials, database); 130 interrupted (Ctrl-C).
+credentials, database); 130 interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM).
+An interrupted run stops scheduling, cancels its units, closes every connection, writes
+no output file and prints the partial summary.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -19,6 +22,7 @@ import anyio
 
 from metaingest.config import WorkflowConfig, load_config
 from metaingest.errors import ConfigError, MetaingestError, SourceError
+from metaingest.redact import RedactingFilter, Redactor
 from metaingest.reference import reference_markdown
 from metaingest.report import Report
 from metaingest.workflow import Workflow
@@ -36,7 +40,7 @@ examples:
   python -m metaingest schema > workflow.schema.json
 
 exit codes: 0 ok, 1 below the success threshold, 2 usage, config or unusable source,
-130 interrupted
+130 interrupted (SIGINT), 143 terminated (SIGTERM)
 """
 
 
@@ -73,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--threads", type=int, help="override source.threads")
     ingest.add_argument("--report", metavar="PATH", help="also write the full report as JSON")
     ingest.add_argument("-q", "--quiet", action="store_true", help="print no summary")
+    ingest.add_argument(
+        "--strict", action="store_true", help="warnings fail the run too (exit code 1)"
+    )
     ingest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
 
     validate = commands.add_parser(
@@ -134,21 +141,53 @@ def print_summary(report: Report, out: TextIO) -> None:
             out.write(f"  {issue.level}: {issue.fqn}: {issue.message}\n")
 
 
-async def _ingest(workflow: Workflow) -> Report:
-    return await workflow.run()
+async def _ingest(workflow: Workflow) -> int | None:
+    """Run the workflow; a SIGINT or SIGTERM cancels it. Returns the signal, if one came."""
+    received: int | None = None
+    error: MetaingestError | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def watch_signals() -> None:
+            nonlocal received
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    received = signum
+                    tg.cancel_scope.cancel()  # stop scheduling, cancel units, close all
+                    return
+
+        tg.start_soon(watch_signals)
+        try:
+            await workflow.run()
+        except MetaingestError as exc:
+            error = exc  # raised below, outside the task group, so it is not wrapped
+        tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return received
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
     config = _load(args.config, args.threads)
+    if args.strict:
+        config = config.with_strict()
     workflow = Workflow(config)
-    code = EXIT_OK
+    _redact_logs(workflow.redact)
     try:
-        report = anyio.run(_ingest, workflow)
+        received = anyio.run(_ingest, workflow)
+    except KeyboardInterrupt:  # before the signal receiver was installed
+        received = signal.SIGINT
+    except MetaingestError as exc:
+        if args.debug:
+            raise
+        code = EXIT_USAGE if isinstance(exc, ConfigError | SourceError) else EXIT_FAILED
+        print(f"metaingest: error: {workflow.redact(str(exc))}", file=sys.stderr)
+        return code
+    report = workflow.report
+    if received is not None:
+        report.cancelled = True
+        code = 128 + received  # 130 for SIGINT, 143 for SIGTERM
+    else:
         code = report.exit_code()
-    except KeyboardInterrupt:
-        workflow.report.cancelled = True
-        report = workflow.report
-        code = EXIT_INTERRUPTED
     if args.report:
         with open(args.report, "w", encoding="utf-8") as out:
             out.write(report.model_dump_json(indent=2) + "\n")
@@ -157,6 +196,11 @@ def _run_ingest(args: argparse.Namespace) -> int:
         if code == EXIT_OK:
             print(f"wrote {config.sink.path}")
     return code
+
+
+def _redact_logs(redact: Redactor) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter(redact))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -99,6 +99,11 @@ class _SourceBase(_Strict):
     connect_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for one connection to open."
     )
+    unit_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds one schema may take (per attempt); a hung unit times out and retries.",
+    )
 
     @model_validator(mode="after")
     def _default_service_name(self) -> _SourceBase:
@@ -150,6 +155,9 @@ class PostgresSource(_SourceBase):
     )
     application_name: str = Field(
         default="metaingest", description="application_name of every source connection."
+    )
+    statement_timeout: float | None = Field(
+        default=None, gt=0, description="Server-side statement_timeout in seconds, if set."
     )
 
     @model_validator(mode="before")
@@ -245,6 +253,13 @@ class WorkflowSettings(_Strict):
     success_threshold: float = Field(
         default=100.0, ge=0, le=100, description="Minimum success percentage for exit code 0."
     )
+    strict: bool = Field(default=False, description="Warnings fail the run too (as --strict).")
+    retries: int = Field(
+        default=3, ge=0, description="Retries of a unit after a transient error (fresh connection)."
+    )
+    retry_backoff: float = Field(
+        default=0.5, gt=0, description="First retry waits about this many seconds; then doubles."
+    )
 
 
 class WorkflowConfig(_Strict):
@@ -258,13 +273,20 @@ class WorkflowConfig(_Strict):
 
     def with_threads(self, threads: int) -> WorkflowConfig:
         """A copy with ``source.threads`` replaced, validated like the file."""
+        return self._with("source", "threads", threads)
+
+    def with_strict(self, strict: bool = True) -> WorkflowConfig:
+        """A copy with ``workflow.strict`` replaced."""
+        return self._with("workflow", "strict", strict)
+
+    def _with(self, section: str, key: str, value: Any) -> WorkflowConfig:
         data = self.model_dump(mode="python")
-        data["source"]["threads"] = threads
-        for key in ("password", "url"):
-            value = getattr(self.source, key, None)
-            if isinstance(value, SecretStr):
-                data["source"][key] = value.get_secret_value()
-        return parse_config(data)
+        data[section][key] = value
+        for secret in ("password", "url"):
+            current = getattr(self.source, secret, None)
+            if isinstance(current, SecretStr):
+                data["source"][secret] = current.get_secret_value()
+        return parse_config(data, env={})
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -39,6 +39,7 @@ class UnitTiming(BaseModel):
     end: float
     status: Literal["ok", "error"]
     tables: int = 0
+    attempts: int = 1
 
 
 class Report(BaseModel):
@@ -46,6 +47,7 @@ class Report(BaseModel):
 
     threads: int = 1
     success_threshold: float = 100.0
+    strict: bool = False
     databases: int = 0
     schemas: int = 0
     tables: int = 0
@@ -86,8 +88,11 @@ class Report(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
-        """True when the run finished and met the success threshold."""
-        return not self.cancelled and self.success_pct >= self.success_threshold
+        """True when the run finished and met the success threshold (and, if strict, warned
+        about nothing)."""
+        if self.cancelled or (self.strict and self.warnings):
+            return False
+        return self.success_pct >= self.success_threshold
 
     def exit_code(self) -> int:
         """0 when the run met the threshold, 1 when it did not, 130 when it was cancelled."""

@@ -9,9 +9,12 @@ task holds exactly one source connection, and only while it extracts. So
 - batches in memory <= threads running + the stream's buffer (about threads), whatever
   the size of the catalog — the consumer's speed bounds the producers (backpressure).
 
-A unit that raises is recorded in the report with its FQN and cause; the others go on.
-Cancellation is not caught: it stops every unit and the connections go back (and are
-closed) through the connector's context managers.
+Errors are handled here and only here, by their kind (``metaingest.retry.classify``):
+a fatal error stops the run and is raised from ``run``; a retriable one runs the unit
+again on a fresh connection after a backoff (the failed connection is discarded by the
+pool), keeping its slot; anything else is recorded in the report with the unit's FQN and
+the other units go on. Cancellation is never caught: it stops every unit, and connections
+go back through the connector's context managers.
 """
 
 from __future__ import annotations
@@ -19,22 +22,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .connectors.base import Connector, SchemaBatch, Unit
-from .report import Report, UnitTiming
+from metaingest.connectors.base import Connector, SchemaBatch, Unit
+from metaingest.redact import Redactor
+from metaingest.report import Report, UnitTiming
+from metaingest.retry import backoff, classify
 
-__all__ = ["Runner"]
+__all__ = ["Runner", "describe"]
 
 log = logging.getLogger(__name__)
 
+_NO_SECRETS = Redactor()
 
-def describe(exc: BaseException) -> str:
-    """One line naming an exception: its type and its message."""
-    text = " ".join(str(exc).split())
+
+def describe(exc: BaseException, redact: Callable[[str], str] = _NO_SECRETS) -> str:
+    """One line naming an exception: its type and its message, secrets masked."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "TimeoutError: timed out"
+    text = redact(" ".join(str(exc).split()))
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
 
@@ -48,6 +58,11 @@ class Runner:
         threads: int,
         report: Report,
         transform: Callable[[SchemaBatch], SchemaBatch] = lambda batch: batch,
+        *,
+        retries: int = 0,
+        retry_backoff: float = 0.5,
+        unit_timeout: float | None = None,
+        redact: Callable[[str], str] = _NO_SECRETS,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if threads < 1:
@@ -56,36 +71,92 @@ class Runner:
         self._slots = anyio.Semaphore(threads)
         self._report = report
         self._transform = transform
+        self._retries = retries
+        self._retry_backoff = retry_backoff
+        self._unit_timeout = unit_timeout
+        self._redact = redact
         self._clock = clock
         self._t0 = clock()
+        self._fatal: BaseException | None = None
+        self._scope: anyio.CancelScope | None = None
+
+    @property
+    def fatal(self) -> BaseException | None:
+        """The error that stopped the run, if one did; ``run`` has then stopped every unit."""
+        return self._fatal
 
     async def run(self, units: Sequence[Unit], send: MemoryObjectSendStream[SchemaBatch]) -> None:
-        """Extract every unit and send its batch; closes ``send`` when all are done."""
+        """Extract every unit and send its batch; closes ``send`` when all are done.
+
+        A fatal error stops every unit and ends the stream early; it is kept in ``fatal``
+        for the caller to raise, so that it never arrives wrapped in an exception group.
+        """
         self._t0 = self._clock()
         async with send, anyio.create_task_group() as tg:
+            self._scope = tg.cancel_scope
             for unit in units:
                 await self._slots.acquire()
+                if self._fatal is not None:
+                    self._slots.release()
+                    break
                 tg.start_soon(self._run_unit, unit, send.clone(), name=f"unit {unit.fqn}")
 
     async def _run_unit(self, unit: Unit, send: MemoryObjectSendStream[SchemaBatch]) -> None:
         start = self._clock() - self._t0
         try:
             async with send:
-                try:
-                    async with self._connector.connection(unit.database) as connection:
-                        batch = await self._connector.extract(unit, connection)
-                    batch = self._transform(batch)
-                except Exception as exc:
-                    log.warning("%s: %s", unit.fqn, describe(exc), exc_info=log.isEnabledFor(10))
-                    self._record(unit, start, "error", 0)
-                    self._report.add_issue("error", unit.fqn, describe(exc))
+                batch, attempts = await self._extract(unit)
+                if batch is None:
+                    self._record(unit, start, "error", 0, attempts)
                     return
                 await send.send(batch)
-                self._record(unit, start, "ok", len(batch.tables))
+                self._record(unit, start, "ok", len(batch.tables), attempts)
         finally:
             self._slots.release()
 
-    def _record(self, unit: Unit, start: float, status: str, tables: int) -> None:
+    async def _extract(self, unit: Unit) -> tuple[SchemaBatch | None, int]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                timeout = self._unit_timeout
+                with anyio.fail_after(timeout) if timeout is not None else nullcontext():
+                    async with self._connector.connection(unit.database) as connection:
+                        batch = await self._connector.extract(unit, connection)
+                return self._transform(batch), attempt
+            except Exception as exc:
+                if isinstance(exc, TimeoutError) and self._unit_timeout is not None:
+                    message = f"timed out after {self._unit_timeout:g} s"
+                else:
+                    message = describe(exc, self._redact)
+                kind = classify(exc)
+                if kind == "fatal":
+                    self._stop(exc)
+                    return None, attempt
+                if kind == "retriable" and attempt <= self._retries:
+                    delay = backoff(attempt, self._retry_backoff)
+                    log.warning(
+                        "%s: attempt %d failed (%s); retrying in %.2f s",
+                        unit.fqn,
+                        attempt,
+                        message,
+                        delay,
+                    )
+                    await anyio.sleep(delay)
+                    continue
+                if kind == "retriable" and self._retries:
+                    message = f"{message} (gave up after {attempt} attempts)"
+                log.error("%s: %s", unit.fqn, message)
+                self._report.add_issue("error", unit.fqn, message)
+                return None, attempt
+
+    def _stop(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+            if self._scope is not None:
+                self._scope.cancel()
+
+    def _record(self, unit: Unit, start: float, status: str, tables: int, attempts: int) -> None:
         report = self._report
         if status == "ok":
             report.units_ok += 1
@@ -98,5 +169,6 @@ class Runner:
                 end=round(self._clock() - self._t0, 6),
                 status="ok" if status == "ok" else "error",
                 tables=tables,
+                attempts=attempts,
             )
         )

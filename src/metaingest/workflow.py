@@ -21,6 +21,7 @@ from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
 from .entities import VIEW_TYPES
 from .filters import Filter
+from .redact import Redactor, secrets_of
 from .report import Report
 from .runner import Runner
 from .sinks import Sink, create_sink
@@ -61,8 +62,11 @@ class Workflow:
         self.connector: Connector[Any] = connector or create_connector(source)
         self._sink = sink
         self.report = Report(
-            threads=source.threads, success_threshold=config.workflow.success_threshold
+            threads=source.threads,
+            success_threshold=config.workflow.success_threshold,
+            strict=config.workflow.strict,
         )
+        self.redact = Redactor(secrets_of(source))
         self._database_filter = Filter.from_config(source.database_filter)
         self._schema_filter = Filter.from_config(
             source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
@@ -127,7 +131,17 @@ class Workflow:
                 units = [d.unit for d in await self.discover() if d.skipped_because is None]
                 self.report.units_total = len(units)
                 send, receive = anyio.create_memory_object_stream[SchemaBatch](threads)
-                runner = Runner(self.connector, threads, self.report, self._filter_tables)
+                settings = self.config.workflow
+                runner = Runner(
+                    self.connector,
+                    threads,
+                    self.report,
+                    self._filter_tables,
+                    retries=settings.retries,
+                    retry_backoff=settings.retry_backoff,
+                    unit_timeout=self.config.source.unit_timeout,
+                    redact=self.redact,
+                )
                 counting = _Counting(receive, lambda batch: self._count(batch, seen))
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(runner.run, units, send)
@@ -137,6 +151,8 @@ class Workflow:
                         self.report.cancelled = True
                         tg.cancel_scope.cancel()
                 self.report.peak_connections = self.connector.peak_connections()
+                if runner.fatal is not None:
+                    raise runner.fatal
         except anyio.get_cancelled_exc_class():
             self.report.cancelled = True
             raise

@@ -1,0 +1,123 @@
+"""What the runner does with an error: stop the run, retry the unit, or record and go on.
+
+Drivers differ, so errors are classified by what they carry rather than by import: a
+PostgreSQL SQLSTATE (asyncpg's ``sqlstate``), a MySQL error number (PyMySQL's ``args[0]``),
+or the standard library's connection and timeout errors. The whole ``__cause__`` chain is
+read, and SQLAlchemy's ``.orig``, so a wrapped driver error classifies as itself.
+
+- fatal: the source cannot be used as configured (bad credentials, missing database):
+  the run stops and nothing is written;
+- retriable: the connection or the server's state got in the way (reset, closed, killed,
+  server shutting down, too many connections, deadlock, serialization failure, lock or
+  statement timeout): the unit runs again on a fresh connection after a backoff;
+- skippable: anything else: the unit (or table) is recorded as an error, the run goes on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Literal
+
+import anyio
+
+from metaingest.errors import SourceError
+
+__all__ = ["Kind", "backoff", "classify"]
+
+Kind = Literal["fatal", "retriable", "skippable"]
+
+# SQLSTATE classes and codes (PostgreSQL appendix A).
+_PG_RETRIABLE_CLASSES = ("08",)  # connection exception
+_PG_RETRIABLE = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available
+        "53300",  # too_many_connections
+        "53400",  # configuration_limit_exceeded
+        "57P01",  # admin_shutdown (pg_terminate_backend, server stopping)
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up)
+        "57014",  # query_canceled (statement_timeout)
+    }
+)
+_PG_FATAL = frozenset({"28000", "28P01", "3D000"})  # bad credentials, no such database
+
+# MySQL / MariaDB error numbers.
+_MYSQL_RETRIABLE = frozenset(
+    {
+        1040,  # ER_CON_COUNT_ERROR: too many connections
+        1053,  # ER_SERVER_SHUTDOWN
+        1205,  # ER_LOCK_WAIT_TIMEOUT
+        1213,  # ER_LOCK_DEADLOCK
+        1317,  # ER_QUERY_INTERRUPTED
+        1927,  # ER_CONNECTION_KILLED (MariaDB)
+        2003,  # CR_CONN_HOST_ERROR: can't connect (mid-run: the server restarts)
+        2006,  # CR_SERVER_GONE_ERROR
+        2013,  # CR_SERVER_LOST
+        2055,  # CR_SERVER_LOST_EXTENDED
+    }
+)
+_MYSQL_FATAL = frozenset({1044, 1045, 1049, 1698})  # access denied, unknown database
+
+_CLOSED_WORDS = ("connection is closed", "connection was closed", "connection lost")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)  # sqlalchemy.exc.DBAPIError
+        todo.extend([current.__cause__, current.__context__])
+        if isinstance(orig, BaseException):
+            todo.append(orig)
+
+
+def _kind_of_one(exc: BaseException) -> Kind | None:
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        if sqlstate in _PG_FATAL:
+            return "fatal"
+        if sqlstate in _PG_RETRIABLE or sqlstate.startswith(_PG_RETRIABLE_CLASSES):
+            return "retriable"
+    module = type(exc).__module__
+    if module.startswith(("pymysql", "aiomysql")) and exc.args and isinstance(exc.args[0], int):
+        if exc.args[0] in _MYSQL_FATAL:
+            return "fatal"
+        if exc.args[0] in _MYSQL_RETRIABLE:
+            return "retriable"
+    if isinstance(exc, TimeoutError | ConnectionError | EOFError):
+        return "retriable"  # EOFError covers asyncio.IncompleteReadError
+    if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError):
+        return "retriable"
+    if module.startswith("asyncpg") and any(w in str(exc).lower() for w in _CLOSED_WORDS):
+        return "retriable"
+    return None
+
+
+def classify(exc: BaseException) -> Kind:
+    """Whether ``exc`` stops the run, retries its unit, or is recorded and skipped."""
+    kinds = {_kind_of_one(e) for e in _chain(exc)}
+    if "fatal" in kinds:
+        return "fatal"
+    if "retriable" in kinds:
+        return "retriable"
+    if any(isinstance(e, SourceError) for e in _chain(exc)):
+        return "fatal"
+    return "skippable"
+
+
+def backoff(attempt: int, base: float, cap: float = 30.0) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential, with jitter.
+
+    Half of the exponential step is fixed and half random ("equal jitter"), so retries of
+    units that failed together spread out but never come back at once.
+    """
+    step: float = min(cap, base * 2.0 ** (attempt - 1))
+    return step / 2 + random.uniform(0, step / 2)
