@@ -7,6 +7,10 @@ them without length, precision or array suffixes; ``lookup`` strips those.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.sql import sqltypes
 
 from metaingest.entities import DataType
 
@@ -231,3 +235,111 @@ _MYSQL_ATTRIBUTES = frozenset({"unsigned", "signed", "zerofill"})
 
 
 # --- SQLAlchemy generic types (owned by connectors/sqlalchemy.py) ------------------------
+
+# Looked up along the type's class MRO, so a dialect's subclass (postgresql.DOUBLE_PRECISION,
+# mysql.TINYTEXT, duckdb_engine's HugeInteger) lands on its nearest generic ancestor.
+SQLALCHEMY: dict[type[sqltypes.TypeEngine[Any]], DataType] = {
+    sqltypes.SmallInteger: DataType.SMALLINT,
+    sqltypes.BigInteger: DataType.BIGINT,
+    sqltypes.Integer: DataType.INT,
+    sqltypes.Double: DataType.DOUBLE,
+    sqltypes.Float: DataType.FLOAT,
+    sqltypes.DECIMAL: DataType.DECIMAL,
+    sqltypes.Numeric: DataType.NUMERIC,
+    sqltypes.Enum: DataType.ENUM,
+    sqltypes.CHAR: DataType.CHAR,
+    sqltypes.CLOB: DataType.CLOB,
+    sqltypes.Text: DataType.TEXT,
+    sqltypes.String: DataType.VARCHAR,
+    sqltypes.Boolean: DataType.BOOLEAN,
+    sqltypes.Date: DataType.DATE,
+    sqltypes.DATETIME: DataType.DATETIME,
+    sqltypes.DateTime: DataType.TIMESTAMP,
+    sqltypes.Time: DataType.TIME,
+    sqltypes.Interval: DataType.INTERVAL,
+    sqltypes.VARBINARY: DataType.VARBINARY,
+    sqltypes.BINARY: DataType.BINARY,
+    sqltypes.LargeBinary: DataType.BLOB,
+    sqltypes.JSON: DataType.JSON,
+    sqltypes.ARRAY: DataType.ARRAY,
+    sqltypes.Uuid: DataType.UUID,
+    sqltypes.NullType: DataType.UNKNOWN,
+}
+
+# Dialect types finer than their generic ancestor, by lower-case class or visit name.
+SQLALCHEMY_NAMES: dict[str, DataType] = {
+    "tinyint": DataType.TINYINT,
+    "tinyinteger": DataType.TINYINT,
+    "utinyinteger": DataType.TINYINT,
+    "hugeinteger": DataType.LARGEINT,
+    "uhugeinteger": DataType.LARGEINT,
+    "varint": DataType.LARGEINT,
+    "uinteger": DataType.UINT,
+    "mediumtext": DataType.MEDIUMTEXT,
+    "mediumblob": DataType.MEDIUMBLOB,
+    "longblob": DataType.LONGBLOB,
+    "bytea": DataType.BYTEA,
+    "year": DataType.YEAR,
+    "set": DataType.SET,
+    "bit": DataType.BIT,
+    "money": DataType.MONEY,
+    "inet": DataType.INET,
+    "cidr": DataType.CIDR,
+    "macaddr": DataType.MACADDR,
+    "tsvector": DataType.TSVECTOR,
+    "tsquery": DataType.TSQUERY,
+    "hstore": DataType.MAP,
+    "struct": DataType.STRUCT,
+    "map": DataType.MAP,
+    "union": DataType.UNION,
+}
+
+# Types whose ``length`` is the column's ``data_length``.
+_SQLALCHEMY_SIZED = (sqltypes.String, sqltypes.LargeBinary, sqltypes.BINARY, sqltypes.VARBINARY)
+
+
+@dataclass(frozen=True, slots=True)
+class SqlAlchemyType:
+    """A reflected SQLAlchemy type as the Column fields it fills."""
+
+    data_type: DataType
+    data_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    array_data_type: DataType | None = None
+
+
+def _sqlalchemy_data_type(type_: sqltypes.TypeEngine[Any]) -> DataType:
+    cls = type(type_)
+    for name in (cls.__name__.lower(), str(getattr(cls, "__visit_name__", "")).lower()):
+        if name in SQLALCHEMY_NAMES:
+            return SQLALCHEMY_NAMES[name]
+    for base in cls.__mro__:
+        found = SQLALCHEMY.get(base)
+        if found is not None:
+            if found in (DataType.TIMESTAMP, DataType.DATETIME) and getattr(
+                type_, "timezone", False
+            ):
+                return DataType.TIMESTAMPZ
+            return found
+    return DataType.UNKNOWN
+
+
+def sqlalchemy_type(type_: sqltypes.TypeEngine[Any]) -> SqlAlchemyType:
+    """DataType, length, precision, scale and array item type of a reflected SQLAlchemy type."""
+    data_type = _sqlalchemy_data_type(type_)
+    sized = isinstance(type_, _SQLALCHEMY_SIZED) and not isinstance(type_, sqltypes.Enum)
+    length = getattr(type_, "length", None) if sized else None
+    precision = scale = None
+    if isinstance(type_, sqltypes.Numeric) and not isinstance(type_, sqltypes.Float):
+        precision, scale = type_.precision, type_.scale
+    item = None
+    if isinstance(type_, sqltypes.ARRAY):
+        item = _sqlalchemy_data_type(type_.item_type)
+    return SqlAlchemyType(
+        data_type=data_type,
+        data_length=length if isinstance(length, int) else None,
+        precision=precision,
+        scale=scale if isinstance(scale, int) else None,
+        array_data_type=item,
+    )
