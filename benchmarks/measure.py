@@ -10,16 +10,28 @@ MariaDB's PROCESSLIST does not show connection attributes).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from .catalog import BENCH_USER, MARIA, PG, CatalogSize
 
-__all__ = ["Sampler", "measure", "metaingest_spec", "reference_spec", "summarise"]
+__all__ = [
+    "Sampler",
+    "measure",
+    "metaingest_spec",
+    "reference_spec",
+    "snapshot_source",
+    "summarise",
+]
 
 SAMPLE_EVERY = 0.005
 RUN_TIMEOUT = 900.0
@@ -71,6 +83,34 @@ class Sampler:
         return int(n)
 
 
+SRC = Path(__file__).resolve().parent.parent / "src" / "metaingest"
+_PYTHONPATH: str | None = None
+
+
+def snapshot_source() -> dict[str, Any]:
+    """Copy src/metaingest aside so that every run of a sweep measures the same code.
+
+    The tree is shared with engineers editing it; a sweep must not pick up a half-saved file
+    halfway through. Children get the copy first on PYTHONPATH. Returns its content hash.
+    """
+    global _PYTHONPATH
+    root = Path(tempfile.mkdtemp(prefix="mi_bench_src_"))
+    shutil.copytree(SRC, root / "metaingest", ignore=shutil.ignore_patterns("__pycache__"))
+    digest = hashlib.sha256()
+    files = sorted(p for p in (root / "metaingest").rglob("*") if p.is_file())
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    _PYTHONPATH = str(root)
+    return {"path": str(root), "sha256": digest.hexdigest()[:16], "files": len(files)}
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    if _PYTHONPATH is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PYTHONPATH, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def new_app_name() -> str:
     """A unique name for one run's connections."""
     return "mi_bench_" + uuid.uuid4().hex[:12]
@@ -118,7 +158,7 @@ async def measure(spec: dict[str, Any], sampler: Sampler, app: str) -> dict[str,
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.child", json.dumps(spec),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_child_env(),
     )  # fmt: skip
     communicate = asyncio.ensure_future(proc.communicate())
     peak, samples = 0, 0

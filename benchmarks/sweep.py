@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
@@ -21,7 +22,15 @@ from typing import Any
 from . import catalog
 from .catalog import CatalogSize
 from .latency_proxy import LatencyProxy
-from .measure import Sampler, measure, metaingest_spec, new_app_name, reference_spec, summarise
+from .measure import (
+    Sampler,
+    measure,
+    metaingest_spec,
+    new_app_name,
+    reference_spec,
+    snapshot_source,
+    summarise,
+)
 
 __all__ = ["roundtrips", "scaling", "sweep"]
 
@@ -29,13 +38,16 @@ RESULTS = Path(__file__).parent / "results"
 PORTS = {"postgres": 5432, "mariadb": 3306}
 
 
-def _environment() -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout
+
+
+def _environment(source: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "commit": commit,
+        "commit": _git("rev-parse", "--short", "HEAD").strip(),
+        "src_snapshot": source,
+        "src_uncommitted": _git("status", "--short", "--", "src").splitlines(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
@@ -50,6 +62,22 @@ def _write(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
+async def prepare(engine: str, size: CatalogSize, sampler: Sampler) -> dict[str, Any]:
+    """Snapshot src/ and check it with a warm-up run; retry (bounded) while others edit it."""
+    for attempt in range(10):
+        source = snapshot_source()
+        try:
+            for subject, threads in (("metaingest", 2), ("reference", 1)):
+                warm = await _one(engine, size, subject, threads, PORTS[engine], sampler)
+                if warm.get("errors") or not warm.get("ok"):
+                    raise RuntimeError(f"warm-up had errors: {warm.get('issues')}")
+            return source
+        except RuntimeError as exc:
+            print(f"snapshot {source['sha256']} unusable ({str(exc)[-300:]}); retry {attempt}")
+            await asyncio.sleep(30)
+    raise RuntimeError("src/ did not yield a working snapshot in 10 attempts")
+
+
 async def _idle(sampler: Sampler, app: str) -> None:
     """Wait (bounded) until the previous run's connections are gone from the server."""
     for _ in range(200):
@@ -62,8 +90,8 @@ async def _one(
     engine: str, size: CatalogSize, subject: str, threads: int, port: int, sampler: Sampler
 ) -> dict[str, Any]:
     app = new_app_name()
-    fd, out = tempfile.mkstemp(prefix="mi_bench_", suffix=".jsonl")
-    os.close(fd)
+    workdir = Path(tempfile.mkdtemp(prefix="mi_bench_run_"))
+    out = str(workdir / "out.jsonl")
     try:
         if subject == "reference":
             spec = reference_spec(engine, size, port, app, out)
@@ -71,11 +99,11 @@ async def _one(
             spec = metaingest_spec(engine, size, port, threads, app, out)
         await _idle(sampler, app)
         result = await measure(spec, sampler, app)
-        result["output_bytes"] = Path(out).stat().st_size  # noqa: ASYNC240 (between runs)
+        output = Path(out)
+        result["output_bytes"] = output.stat().st_size if output.exists() else None  # noqa: ASYNC240
         return result
     finally:
-        for leftover in (out, out + ".tmp"):
-            Path(leftover).unlink(missing_ok=True)  # noqa: ASYNC240
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _configs(threads: list[int], latencies: list[float]) -> list[tuple[str, int, float]]:
@@ -118,12 +146,12 @@ async def sweep(
 ) -> Path:
     """Every configuration ``reps`` times; results/<date>-<engine>.json."""
     direct = PORTS[engine]
-    env = _environment()
     runs: list[dict[str, Any]] = []
     delays = sorted({lat for lat in latencies if lat > 0})
     if len(delays) > 1:
         raise ValueError("one non-zero latency per sweep")
     async with Sampler(engine) as sampler, LatencyProxy(direct, delays[0] if delays else 0) as px:
+        env = _environment(await prepare(engine, size, sampler))
         for rep in range(reps):
             for subject, t, latency in _configs(threads, latencies):
                 port = direct if latency == 0 else px.port
@@ -155,6 +183,7 @@ async def sweep(
 async def roundtrips(engine: str, shapes: list[tuple[int, int]], columns: int = 12) -> Path:
     """Count protocol turns of one threads=1 run per catalog shape (schemas, tables)."""
     rows = []
+    source = snapshot_source()
     async with Sampler(engine) as sampler, LatencyProxy(PORTS[engine], 0) as proxy:
         for schemas, tables in shapes:
             size = CatalogSize(schemas, tables, columns)
@@ -174,13 +203,15 @@ async def roundtrips(engine: str, shapes: list[tuple[int, int]], columns: int = 
             print(json.dumps(row), flush=True)
             await _drop(engine, size)
     return _write(
-        f"{engine}-roundtrips", {"engine": engine, "environment": _environment(), "rows": rows}
+        f"{engine}-roundtrips",
+        {"engine": engine, "environment": _environment(source), "rows": rows},
     )
 
 
 async def scaling(sizes: list[CatalogSize], threads: int, reps: int, keep: bool) -> Path:
     """PostgreSQL catalogs of growing size at one ``threads``: wall per table and peak RSS."""
     rows = []
+    source = snapshot_source()
     async with Sampler("postgres") as sampler:
         for size in sizes:
             build = await _build("postgres", size, jobs=2)
@@ -207,7 +238,7 @@ async def scaling(sizes: list[CatalogSize], threads: int, reps: int, keep: bool)
             print(json.dumps({k: v for k, v in row.items() if k != "runs"}), flush=True)
             if not keep:
                 await _drop("postgres", size)
-    return _write("postgres-scaling", {"environment": _environment(), "rows": rows})
+    return _write("postgres-scaling", {"environment": _environment(source), "rows": rows})
 
 
 async def _build(engine: str, size: CatalogSize, jobs: int = 1) -> float:
