@@ -14,7 +14,22 @@ from sqlalchemy.sql import sqltypes
 
 from metaingest.entities import DataType
 
-__all__ = ["lookup", "sqlite_affinity"]
+__all__ = [
+    "MYSQL",
+    "MYSQL_SIZED",
+    "POSTGRES",
+    "SQLALCHEMY",
+    "SQLALCHEMY_NAMES",
+    "SQLITE",
+    "SqlAlchemyType",
+    "base_name",
+    "lookup",
+    "mysql_data_type",
+    "postgres_data_type",
+    "postgres_typmod",
+    "sqlalchemy_type",
+    "sqlite_affinity",
+]
 
 _SUFFIX = re.compile(r"\s*(\(.*\))?\s*(\[\])*\s*$")
 
