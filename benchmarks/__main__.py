@@ -36,7 +36,7 @@ def _catalog(args: argparse.Namespace) -> None:
             print(f"{engine}: dropped {len(names)}: {' '.join(names)[:200]}")
             continue
         if engine == "postgres":
-            seconds = asyncio.run(catalog.build_postgres(size, args.seed, args.jobs))
+            seconds = asyncio.run(catalog.build_postgres(size, args.seed))
         elif engine == "mariadb":
             seconds = catalog.build_mariadb(size, args.seed)
         else:
@@ -69,8 +69,11 @@ def _roundtrips(args: argparse.Namespace) -> None:
 def _scaling(args: argparse.Namespace) -> None:
     from .sweep import scaling
 
-    sizes = [CatalogSize(*_ints(s.replace("x", ","))) for s in args.sizes.split(";")]
-    asyncio.run(scaling(sizes, args.threads, args.reps, args.keep))
+    sizes = []
+    for item in args.sizes.split(";"):
+        shape, _, reps = item.partition(":")
+        sizes.append((CatalogSize(*_ints(shape.replace("x", ","))), int(reps or args.reps)))
+    asyncio.run(scaling(sizes, args.threads, args.keep, args.max_seconds, args.reuse))
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -89,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", action="append", choices=("postgres", "mariadb", "sqlite"))
     p.add_argument("--drop", action="store_true", help="drop this size's catalog")
     p.add_argument("--all", action="store_true", help="with --drop: every mi_bench_* object")
-    p.add_argument("--jobs", type=int, default=1, help="PostgreSQL: connections building at once")
     p.add_argument("--sqlite-dir", default="/tmp")
     p.set_defaults(func=_catalog)
 
@@ -108,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_roundtrips)
 
     p = sub.add_parser("scaling", help="PostgreSQL catalogs of growing size at one threads")
-    p.add_argument("--sizes", default="40x50x12;400x50x12;2000x50x12")
+    p.add_argument("--sizes", default="40x50x12:3;400x50x12;2000x50x12", help="SxTxC[:reps];...")
+    p.add_argument("--max-seconds", type=float, default=600.0, help="budget of one run")
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--reps", type=int, default=1)
     p.add_argument("--keep", action="store_true", help="keep the catalogs afterwards")
+    p.add_argument("--reuse", action="store_true", help="use a catalog already built")
     p.set_defaults(func=_scaling)
 
     p = sub.add_parser("report", help="README tables and the plot from results/*.json")

@@ -320,9 +320,8 @@ PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 MARIA = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
 
-async def build_postgres(size: CatalogSize, seed: int = 0, jobs: int = 1) -> float:
+async def build_postgres(size: CatalogSize, seed: int = 0) -> float:
     """(Re)create the catalog's database; one round trip per schema. Returns seconds."""
-    import asyncio
     import time
 
     import asyncpg
@@ -334,21 +333,13 @@ async def build_postgres(size: CatalogSize, seed: int = 0, jobs: int = 1) -> flo
         await admin.execute(f'CREATE DATABASE "{size.database}"')
     finally:
         await admin.close()
-    # A cross-schema FK needs the previous schema; schemas are built in waves of ``jobs``
-    # after the previous wave, so that ordering holds while several connections work.
-    conns = [await asyncpg.connect(database=size.database, timeout=10, **PG) for _ in range(jobs)]
+    # Sequential on purpose: a schema's cross-schema FKs need the previous schema to exist.
+    conn = await asyncpg.connect(database=size.database, timeout=10, **PG)
     try:
-        for wave in range(0, size.schemas, jobs):
-            batch = range(wave, min(wave + jobs, size.schemas))
-            await asyncio.gather(
-                *(
-                    conns[k].execute(";\n".join(ddl_for_schema("postgres", size, i, seed)))
-                    for k, i in enumerate(batch)
-                )
-            )
+        for i in range(size.schemas):
+            await conn.execute(";\n".join(ddl_for_schema("postgres", size, i, seed)))
     finally:
-        for conn in conns:
-            await conn.close()
+        await conn.close()
     return time.perf_counter() - start
 
 

@@ -42,6 +42,7 @@ class Sampler:
 
     def __init__(self, engine: str) -> None:
         self.engine = engine
+        self.peak_workers = 0
         self._conn: Any = None
 
     async def __aenter__(self) -> Sampler:
@@ -70,11 +71,15 @@ class Sampler:
     async def count(self, app: str) -> int:
         """Connections the run named ``app`` holds right now."""
         if self.engine == "postgres":
-            return int(
-                await self._conn.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app
-                )
+            # Parallel query workers inherit application_name: they are not connections.
+            row = await self._conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS conns,"
+                " count(*) FILTER (WHERE backend_type = 'parallel worker') AS workers"
+                " FROM pg_stat_activity WHERE application_name = $1",
+                app,
             )
+            self.peak_workers = max(self.peak_workers, int(row["workers"]))
+            return int(row["conns"])
         async with self._conn.cursor() as cur:
             await cur.execute(
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s", (BENCH_USER,)
@@ -153,7 +158,9 @@ def reference_spec(engine: str, size: CatalogSize, port: int, app: str, out: str
     return {"kind": "reference", "args": args}
 
 
-async def measure(spec: dict[str, Any], sampler: Sampler, app: str) -> dict[str, Any]:
+async def measure(
+    spec: dict[str, Any], sampler: Sampler, app: str, budget_s: float = RUN_TIMEOUT
+) -> dict[str, Any]:
     """Run ``spec`` in a fresh interpreter; add the peak server connections seen."""
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
@@ -162,12 +169,13 @@ async def measure(spec: dict[str, Any], sampler: Sampler, app: str) -> dict[str,
     )  # fmt: skip
     communicate = asyncio.ensure_future(proc.communicate())
     peak, samples = 0, 0
+    sampler.peak_workers = 0
     try:
-        deadline = time.monotonic() + RUN_TIMEOUT
+        deadline = time.monotonic() + budget_s
         while not communicate.done():
             if time.monotonic() > deadline:
                 proc.kill()
-                raise TimeoutError(f"run exceeded {RUN_TIMEOUT} s: {spec['kind']}")
+                raise TimeoutError(f"run exceeded {budget_s} s: {spec['kind']}")
             peak = max(peak, await sampler.count(app))
             samples += 1
             await asyncio.wait({communicate}, timeout=SAMPLE_EVERY)
@@ -181,6 +189,7 @@ async def measure(spec: dict[str, Any], sampler: Sampler, app: str) -> dict[str,
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     result.update(
         peak_server_connections=peak,
+        peak_parallel_workers=sampler.peak_workers,
         samples=samples,
         process_wall=time.perf_counter() - started,
     )

@@ -87,7 +87,13 @@ async def _idle(sampler: Sampler, app: str) -> None:
 
 
 async def _one(
-    engine: str, size: CatalogSize, subject: str, threads: int, port: int, sampler: Sampler
+    engine: str,
+    size: CatalogSize,
+    subject: str,
+    threads: int,
+    port: int,
+    sampler: Sampler,
+    budget_s: float = 900.0,
 ) -> dict[str, Any]:
     app = new_app_name()
     workdir = Path(tempfile.mkdtemp(prefix="mi_bench_run_"))
@@ -98,7 +104,7 @@ async def _one(
         else:
             spec = metaingest_spec(engine, size, port, threads, app, out)
         await _idle(sampler, app)
-        result = await measure(spec, sampler, app)
+        result = await measure(spec, sampler, app, budget_s)
         output = Path(out)
         result["output_bytes"] = output.stat().st_size if output.exists() else None  # noqa: ASYNC240
         return result
@@ -208,16 +214,24 @@ async def roundtrips(engine: str, shapes: list[tuple[int, int]], columns: int = 
     )
 
 
-async def scaling(sizes: list[CatalogSize], threads: int, reps: int, keep: bool) -> Path:
+async def scaling(
+    sizes: list[tuple[CatalogSize, int]],
+    threads: int,
+    keep: bool,
+    max_seconds: float,
+    reuse: bool = False,
+) -> Path:
     """PostgreSQL catalogs of growing size at one ``threads``: wall per table and peak RSS."""
     rows = []
     source = snapshot_source()
     async with Sampler("postgres") as sampler:
-        for size in sizes:
-            build = await _build("postgres", size, jobs=2)
+        for size, reps in sizes:
+            build = None if reuse and await _exists(size) else await _build("postgres", size)
             runs = []
             for rep in range(reps):
-                result = await _one("postgres", size, "metaingest", threads, 5432, sampler)
+                result = await _one(
+                    "postgres", size, "metaingest", threads, 5432, sampler, max_seconds
+                )
                 result["rep"] = rep
                 runs.append(result)
             walls = summarise([r["wall"] for r in runs])
@@ -226,12 +240,13 @@ async def scaling(sizes: list[CatalogSize], threads: int, reps: int, keep: bool)
                 "catalog": size.tag,
                 "tables_and_views": tables,
                 "threads": threads,
-                "build_s": round(build, 1),
+                "build_s": None if build is None else round(build, 1),
                 "wall_s": walls,
                 "wall_per_table_ms": round(1000 * walls["median"] / tables, 4),
                 "max_rss_mb": summarise([r["max_rss_mb"] for r in runs]),
                 "cpu_s": summarise([r["cpu"] for r in runs]),
                 "peak_server_connections": max(r["peak_server_connections"] for r in runs),
+                "peak_parallel_workers": max(r["peak_parallel_workers"] for r in runs),
                 "runs": runs,
             }
             rows.append(row)
@@ -241,13 +256,24 @@ async def scaling(sizes: list[CatalogSize], threads: int, reps: int, keep: bool)
     return _write("postgres-scaling", {"environment": _environment(source), "rows": rows})
 
 
-async def _build(engine: str, size: CatalogSize, jobs: int = 1) -> float:
+async def _build(engine: str, size: CatalogSize) -> float:
     started = time.perf_counter()
     if engine == "postgres":
-        await catalog.build_postgres(size, jobs=jobs)
+        await catalog.build_postgres(size)
     else:
         await asyncio.to_thread(catalog.build_mariadb, size)
     return time.perf_counter() - started
+
+
+async def _exists(size: CatalogSize) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(database="postgres", timeout=10, **catalog.PG)
+    try:
+        found = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", size.database)
+    finally:
+        await conn.close()
+    return found is not None
 
 
 async def _drop(engine: str, size: CatalogSize) -> None:
