@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from metaingest.connectors.sqlalchemy import database_name
 from metaingest.connectors.sqlalchemy_duckdb import parse_type
+from metaingest.connectors.sqlalchemy_reflect import type_display
 from metaingest.connectors.types import SqlAlchemyType, sqlalchemy_type
 from metaingest.entities import DataType as D
 
@@ -30,7 +31,9 @@ from metaingest.entities import DataType as D
         (sat.String(20), SqlAlchemyType(D.VARCHAR, data_length=20)),
         (sat.CHAR(3), SqlAlchemyType(D.CHAR, data_length=3)),
         (sat.Text(), SqlAlchemyType(D.TEXT)),
+        (mysql.TINYTEXT(), SqlAlchemyType(D.TEXT)),
         (mysql.MEDIUMTEXT(), SqlAlchemyType(D.MEDIUMTEXT)),
+        (mysql.LONGTEXT(), SqlAlchemyType(D.TEXT)),  # also MariaDB's JSON
         (sat.Boolean(), SqlAlchemyType(D.BOOLEAN)),
         (sat.Date(), SqlAlchemyType(D.DATE)),
         (sat.DateTime(), SqlAlchemyType(D.TIMESTAMP)),
@@ -45,6 +48,24 @@ from metaingest.entities import DataType as D
         (sat.JSON(), SqlAlchemyType(D.JSON)),
         (postgresql.JSONB(), SqlAlchemyType(D.JSON)),
         (postgresql.ARRAY(sat.Integer()), SqlAlchemyType(D.ARRAY, array_data_type=D.INT)),
+        (
+            postgresql.ARRAY(sat.VARCHAR(5)),
+            SqlAlchemyType(D.ARRAY, data_length=5, array_data_type=D.VARCHAR),
+        ),
+        (
+            postgresql.ARRAY(sat.Numeric(10, 2)),
+            SqlAlchemyType(D.ARRAY, precision=10, scale=2, array_data_type=D.NUMERIC),
+        ),
+        (postgresql.BIT(16, varying=True), SqlAlchemyType(D.BIT, data_length=16)),
+        (postgresql.BIT(3), SqlAlchemyType(D.BIT, data_length=3)),
+        (postgresql.BIT(), SqlAlchemyType(D.BIT, data_length=1)),  # bit is bit(1)
+        (postgresql.BIT(varying=True), SqlAlchemyType(D.BIT)),
+        (mysql.BIT(8), SqlAlchemyType(D.BIT)),  # as the native connector: no length
+        (postgresql.TSRANGE(), SqlAlchemyType(D.DATETIMERANGE)),
+        (postgresql.TSTZRANGE(), SqlAlchemyType(D.DATETIMERANGE)),
+        (postgresql.DATERANGE(), SqlAlchemyType(D.DATETIMERANGE)),
+        (postgresql.INT4RANGE(), SqlAlchemyType(D.UNKNOWN)),  # as types.POSTGRES
+        (postgresql.NUMRANGE(), SqlAlchemyType(D.UNKNOWN)),
         (sat.Enum("a", "bb", name="e"), SqlAlchemyType(D.ENUM)),
         (sat.Uuid(), SqlAlchemyType(D.UUID)),
         (postgresql.INET(), SqlAlchemyType(D.INET)),
@@ -54,6 +75,47 @@ from metaingest.entities import DataType as D
 )
 def test_sqlalchemy_type_map(type_: Any, expected: SqlAlchemyType) -> None:
     assert sqlalchemy_type(type_) == expected
+
+
+# Reflection gives a domain's base type without its modifier (SQLAlchemy strips "(8)");
+# a length that is there is kept.
+_SHORT_CODE = postgresql.DOMAIN("short_code", sat.VARCHAR(8), not_null=True)
+_POSITIVE = postgresql.DOMAIN("positive_int", sat.Integer())
+
+
+@pytest.mark.parametrize(
+    ("type_", "expected"),
+    [
+        (_SHORT_CODE, SqlAlchemyType(D.VARCHAR, data_length=8, not_null=True)),
+        (  # NOT NULL from the domain under it
+            postgresql.DOMAIN("tiny_code", _SHORT_CODE),
+            SqlAlchemyType(D.VARCHAR, data_length=8, not_null=True),
+        ),
+        (postgresql.DOMAIN("short", sat.VARCHAR()), SqlAlchemyType(D.VARCHAR)),
+        (_POSITIVE, SqlAlchemyType(D.INT)),
+        (postgresql.DOMAIN("money2", sat.Numeric(12, 2)), SqlAlchemyType(D.NUMERIC, None, 12, 2)),
+        (postgresql.ARRAY(_POSITIVE), SqlAlchemyType(D.ARRAY, array_data_type=D.INT)),
+        (  # NOT NULL elements, not a NOT NULL column
+            postgresql.ARRAY(postgresql.DOMAIN("tiny_code", _SHORT_CODE)),
+            SqlAlchemyType(D.ARRAY, data_length=8, array_data_type=D.VARCHAR),
+        ),
+        (
+            postgresql.DOMAIN("codes", postgresql.ARRAY(sat.VARCHAR(5))),
+            SqlAlchemyType(D.ARRAY, data_length=5, array_data_type=D.VARCHAR),
+        ),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, SqlAlchemyType) else None,
+)
+def test_domain_is_its_base_type(type_: Any, expected: SqlAlchemyType) -> None:
+    """A PostgreSQL domain maps as the type under it, also under domains and in arrays."""
+    assert sqlalchemy_type(type_) == expected
+
+
+def test_domain_display_is_its_name() -> None:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    tiny = postgresql.DOMAIN("tiny_code", _SHORT_CODE, schema="sales")
+    assert type_display(tiny, dialect) == "sales.tiny_code"
+    assert type_display(postgresql.ARRAY(tiny), dialect) == "sales.tiny_code[]"
 
 
 @pytest.mark.parametrize(

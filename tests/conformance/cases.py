@@ -150,11 +150,6 @@ CASES = (
                 "SQLAlchemy bug: its MySQL reflection parses SHOW CREATE TABLE and does not "
                 "unescape a doubled backtick, so the column back`tick comes out as back``tick"
             ),
-            "test_data_types": (
-                "sqlalchemy connector bug: types.SQLALCHEMY_NAMES lacks tinytext and longtext, "
-                "so mysql.LONGTEXT (what MariaDB stores JSON as) falls through its MRO to "
-                "String and becomes VARCHAR instead of TEXT"
-            ),
         },
     ),
     Case(

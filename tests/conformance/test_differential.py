@@ -20,58 +20,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from sqlalchemy.exc import SAWarning
 
-from metaingest.config import parse_config
-from metaingest.entities import Column, DataType, Table, TableConstraint, TableType
-from metaingest.workflow import Workflow
+from metaingest.entities import DataType, Table, TableType
 from tests.conftest import PgServer
+from tests.differential import Allowed, Difference, collect, differences, unexpected
+from tests.differential import d as _d
 
 pytestmark = pytest.mark.postgres
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "postgres_catalog.sql"
-COLUMN_FIELDS = (
-    "ordinal_position",
-    "nullable",
-    "data_type",
-    "array_data_type",
-    "data_length",
-    "precision",
-    "scale",
-    "default",
-    "generated",
-    "identity",
-    "description",
-)
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One cell where the connectors disagree: (schema.table, column or "", field)."""
-
-    table: str
-    column: str
-    field: str
-    native: Any
-    generic: Any
-
-
-@dataclass(frozen=True)
-class Allowed:
-    """A difference the connectors may keep, and why."""
-
-    difference: Difference
-    reason: str
-
-
-def _d(table: str, column: str, field: str, native: Any, generic: Any) -> Difference:
-    return Difference(table, column, field, native, generic)
 
 
 def _clone(n: int, table: str) -> Difference:
@@ -107,10 +69,13 @@ ALLOWED = (
         _d("sales.customers", "address", "data_type", DataType.STRUCT, DataType.UNKNOWN),
         "SQLAlchemy does not reflect composite types (NullType, with an SAWarning)",
     ),
-    Allowed(
-        _d("sales.customers", "tiny", "nullable", False, True),
-        "SQLAlchemy applies only the column's own domain's NOT NULL; tiny_code's comes from "
-        "short_code, the domain under it",
+    *(
+        Allowed(
+            _d("sales.customers", column, "data_length", 8, None),
+            "SQLAlchemy reflects a domain's base type without its modifier (its _load_domains "
+            "strips the (8) of character varying(8)), so DOMAIN.data_type has no length",
+        )
+        for column in ("code", "tiny")
     ),
     *(
         Allowed(
@@ -130,38 +95,7 @@ ALLOWED = (
     ),
 )
 
-_DOMAIN = (
-    "sqlalchemy connector bug: a domain column reflects as postgresql.DOMAIN, which types.py "
-    "maps to UNKNOWN instead of using DOMAIN.data_type (its base type and length)"
-)
 KNOWN_BUGS = {
-    "domain-types": (
-        _DOMAIN,
-        (
-            _d("sales.customers", "code", "data_type", DataType.VARCHAR, DataType.UNKNOWN),
-            _d("sales.customers", "code", "data_length", 8, None),
-            _d("sales.customers", "tiny", "data_type", DataType.VARCHAR, DataType.UNKNOWN),
-            _d("sales.customers", "tiny", "data_length", 8, None),
-            _d("sales.customers", "quantity", "data_type", DataType.INT, DataType.UNKNOWN),
-            _d("sales.customers", "quantities", "array_data_type", DataType.INT, DataType.UNKNOWN),
-            _d("sales.order_lines", "quantity", "data_type", DataType.INT, DataType.UNKNOWN),
-        ),
-    ),
-    "range-types": (
-        "sqlalchemy connector bug: types.SQLALCHEMY_NAMES has no tsrange/tstzrange/daterange, "
-        "so postgresql.TSTZRANGE becomes UNKNOWN instead of DATETIMERANGE",
-        (_d("sales.customers", "during", "data_type", DataType.DATETIMERANGE, DataType.UNKNOWN),),
-    ),
-    "bit-length": (
-        "sqlalchemy connector bug: types.sqlalchemy_type takes no length from postgresql.BIT "
-        "(bit varying(16) has data_length 16 natively, None generically)",
-        (_d("sales.customers", "bits", "data_length", 16, None),),
-    ),
-    "array-item-length": (
-        "sqlalchemy connector bug: types.sqlalchemy_type ignores ARRAY(VARCHAR(5)).item_type's "
-        "length; the native connector reports the element's typmod as data_length",
-        (_d("sales.customers", "codes", "data_length", 5, None),),
-    ),
     "dropped-column-position": (
         "postgres connector bug: ordinal_position is attnum, so a column after a dropped one "
         "keeps the gap (kept is 3, not 2); the generic connector counts live columns",
@@ -185,15 +119,6 @@ def _load(server: PgServer, database: str) -> None:
     anyio.run(go)
 
 
-async def _collect(source: dict[str, Any]) -> dict[str, Table]:
-    config = parse_config({"source": source, "sink": {"type": "jsonl", "path": "unused.jsonl"}})
-    workflow = Workflow(config)
-    async with workflow.stream() as batches:
-        tables = {f"{b.schema.name}.{t.name}": t async for b in batches for t in b.tables}
-    assert workflow.report.issues == [], workflow.report.issues
-    return tables
-
-
 @pytest.fixture(scope="module")
 def both(postgres_server: PgServer) -> Iterator[tuple[str, dict[str, Table], dict[str, Table]]]:
     """(database, native tables, generic tables), each by ``schema.table``."""
@@ -201,77 +126,17 @@ def both(postgres_server: PgServer) -> Iterator[tuple[str, dict[str, Table], dic
     database = server.create_database()
     try:
         _load(server, database)
-        native = anyio.run(_collect, server.source(database))
+        native = anyio.run(collect, server.source(database))
         url = f"postgresql+asyncpg://{server.user}@{server.host}:{server.port}/{database}"
         with warnings.catch_warnings():
             # the one composite-type column (ALLOWED); any other SAWarning still fails
             warnings.filterwarnings(
                 "ignore", "Did not recognize type 'sales.address'", category=SAWarning
             )
-            generic = anyio.run(_collect, {"type": "sqlalchemy", "url": url, "service_name": "pg"})
+            generic = anyio.run(collect, {"type": "sqlalchemy", "url": url, "service_name": "pg"})
         yield database, native, generic
     finally:
         server.drop_database(database)
-
-
-def _constraints(table: Table) -> dict[str, tuple[Any, ...]]:
-    def value(c: TableConstraint) -> tuple[Any, ...]:
-        return (
-            (c.columns, c.referred_table, c.referred_columns) if c.referred_table else (c.columns,)
-        )
-
-    return {f"{c.constraint_type.value} {c.name}": value(c) for c in table.constraints}
-
-
-def _column_cells(name: str, ours: Column, theirs: Column) -> Iterator[Difference]:
-    for field in COLUMN_FIELDS:
-        a, b = getattr(ours, field), getattr(theirs, field)
-        if a != b:
-            yield _d(name, ours.name, field, a, b)
-
-
-def differences(
-    database: str, native: dict[str, Table], generic: dict[str, Table]
-) -> list[Difference]:
-    """Every cell where the two connectors disagree (FQNs with the database as ``DB``)."""
-    out: list[Difference] = []
-    for name in sorted(native.keys() | generic.keys()):
-        ours, theirs = native.get(name), generic.get(name)
-        if ours is None or theirs is None:
-            out.append(_d(name, "", "present", ours is not None, theirs is not None))
-            continue
-        for field in ("table_type", "description"):
-            if getattr(ours, field) != getattr(theirs, field):
-                out.append(_d(name, "", field, getattr(ours, field), getattr(theirs, field)))
-        names = [c.name for c in ours.columns], [c.name for c in theirs.columns]
-        if names[0] != names[1]:
-            out.append(_d(name, "", "columns", *names))
-            continue
-        for a, b in zip(ours.columns, theirs.columns, strict=True):
-            out += _column_cells(name, a, b)
-        keys = _constraints(ours), _constraints(theirs)
-        for key in sorted(keys[0].keys() | keys[1].keys()):
-            a, b = keys[0].get(key), keys[1].get(key)
-            if a != b:
-                out.append(_d(name, "", key, a, b))
-    return [_masked(d, database) for d in out]
-
-
-def _masked(difference: Difference, database: str) -> Difference:
-    def mask(value: Any) -> Any:
-        if isinstance(value, str):
-            return value.replace(f"pg.{database}.", "pg.DB.")
-        if isinstance(value, tuple):
-            return tuple(mask(v) for v in value)
-        return value
-
-    return _d(
-        difference.table,
-        difference.column,
-        difference.field,
-        mask(difference.native),
-        mask(difference.generic),
-    )
 
 
 def test_native_and_generic_agree_but_for_named_differences(
@@ -279,11 +144,11 @@ def test_native_and_generic_agree_but_for_named_differences(
 ) -> None:
     database, native, generic = both
     assert len(native) == 19 and native.keys() == generic.keys()
-    found = set(differences(database, native, generic))
-    allowed = {a.difference for a in ALLOWED}
+    found = differences(native, generic, {f"pg.{database}.": "pg.DB."})
     bugs = {d for _, cells in KNOWN_BUGS.values() for d in cells}
-    assert sorted(found - allowed - bugs, key=repr) == []
-    assert sorted(allowed - found, key=repr) == [], "stale ALLOWED entries: remove them"
+    extra, stale = unexpected(found, ALLOWED, bugs)
+    assert extra == []
+    assert stale == [], "stale ALLOWED entries: remove them"
 
 
 @pytest.mark.parametrize("bug", sorted(KNOWN_BUGS))
@@ -294,5 +159,5 @@ def test_known_bug_is_fixed(
     reason, cells = KNOWN_BUGS[bug]
     request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     database, native, generic = both
-    found = set(differences(database, native, generic))
+    found = differences(native, generic, {f"pg.{database}.": "pg.DB."})
     assert set(cells).isdisjoint(found), reason

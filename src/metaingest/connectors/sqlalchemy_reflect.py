@@ -131,7 +131,7 @@ def _column(
         precision=mapped.precision,
         scale=mapped.scale,
         array_data_type=mapped.array_data_type,
-        nullable=bool(column.get("nullable", True)),
+        nullable=bool(column.get("nullable", True)) and not mapped.not_null,
         default=None if computed is not None or default is None else str(default),
         generated=str(computed["sqltext"]) if computed is not None else None,
         identity=_identity(column),

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import sqltypes
 
 from metaingest.entities import DataType
@@ -252,7 +253,7 @@ _MYSQL_ATTRIBUTES = frozenset({"unsigned", "signed", "zerofill"})
 # --- SQLAlchemy generic types (owned by connectors/sqlalchemy.py) ------------------------
 
 # Looked up along the type's class MRO, so a dialect's subclass (postgresql.DOUBLE_PRECISION,
-# mysql.TINYTEXT, duckdb_engine's HugeInteger) lands on its nearest generic ancestor.
+# mysql.TEXT, duckdb_engine's HugeInteger) lands on its nearest generic ancestor.
 SQLALCHEMY: dict[type[sqltypes.TypeEngine[Any]], DataType] = {
     sqltypes.SmallInteger: DataType.SMALLINT,
     sqltypes.BigInteger: DataType.BIGINT,
@@ -292,7 +293,10 @@ SQLALCHEMY_NAMES: dict[str, DataType] = {
     "uinteger": DataType.UINT,
     "ubiginteger": DataType.BIGINT,
     "usmallinteger": DataType.SMALLINT,
+    # mysql.TINYTEXT/MEDIUMTEXT/LONGTEXT derive from String, not Text; as types.MYSQL maps them
+    "tinytext": DataType.TEXT,
     "mediumtext": DataType.MEDIUMTEXT,
+    "longtext": DataType.TEXT,
     "mediumblob": DataType.MEDIUMBLOB,
     "longblob": DataType.LONGBLOB,
     "bytea": DataType.BYTEA,
@@ -307,13 +311,24 @@ SQLALCHEMY_NAMES: dict[str, DataType] = {
     "tsvector": DataType.TSVECTOR,
     "tsquery": DataType.TSQUERY,
     "hstore": DataType.MAP,
+    # as types.POSTGRES: the datetime ranges only (numeric ranges have no DataType)
+    "tsrange": DataType.DATETIMERANGE,
+    "tstzrange": DataType.DATETIMERANGE,
+    "daterange": DataType.DATETIMERANGE,
     "struct": DataType.STRUCT,
     "map": DataType.MAP,
     "union": DataType.UNION,
 }
 
-# Types whose ``length`` is the column's ``data_length``.
-_SQLALCHEMY_SIZED = (sqltypes.String, sqltypes.LargeBinary, sqltypes.BINARY, sqltypes.VARBINARY)
+# Types whose ``length`` is the column's ``data_length``. Not mysql.BIT: types.MYSQL_SIZED
+# leaves bit(n) without a length, and the two MySQL connectors agree.
+_SQLALCHEMY_SIZED = (
+    sqltypes.String,
+    sqltypes.LargeBinary,
+    sqltypes.BINARY,
+    sqltypes.VARBINARY,
+    postgresql.BIT,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +340,25 @@ class SqlAlchemyType:
     precision: int | None = None
     scale: int | None = None
     array_data_type: DataType | None = None
+    # A domain, or a domain under it, is NOT NULL: PostgreSQL rejects NULL in the column.
+    # (SQLAlchemy's reflection applies only the column's own domain's NOT NULL.)
+    not_null: bool = False
+
+
+def _domain_base(type_: sqltypes.TypeEngine[Any]) -> sqltypes.TypeEngine[Any]:
+    """The type under a PostgreSQL domain, through domains on domains; others as they are."""
+    while isinstance(type_, postgresql.DOMAIN):
+        type_ = type_.data_type
+    return type_
+
+
+def _domain_not_null(type_: sqltypes.TypeEngine[Any]) -> bool:
+    """Whether a domain in the chain from ``type_`` down to its base type is NOT NULL."""
+    while isinstance(type_, postgresql.DOMAIN):
+        if type_.not_null:
+            return True
+        type_ = type_.data_type
+    return False
 
 
 def _sqlalchemy_data_type(type_: sqltypes.TypeEngine[Any]) -> DataType:
@@ -344,20 +378,33 @@ def _sqlalchemy_data_type(type_: sqltypes.TypeEngine[Any]) -> DataType:
 
 
 def sqlalchemy_type(type_: sqltypes.TypeEngine[Any]) -> SqlAlchemyType:
-    """DataType, length, precision, scale and array item type of a reflected SQLAlchemy type."""
-    data_type = _sqlalchemy_data_type(type_)
+    """DataType, length, precision, scale and array item type of a reflected SQLAlchemy type.
+
+    A domain is its base type, and NOT NULL if it or a domain under it is. An array has its
+    element's length, precision and scale, as PostgreSQL keeps an array column's type
+    modifier for its elements.
+    """
+    not_null = _domain_not_null(type_)
+    type_ = _domain_base(type_)
+    if isinstance(type_, sqltypes.ARRAY):
+        item = sqlalchemy_type(type_.item_type)
+        return SqlAlchemyType(
+            data_type=_sqlalchemy_data_type(type_),
+            data_length=item.data_length,
+            precision=item.precision,
+            scale=item.scale,
+            array_data_type=item.data_type,
+            not_null=not_null,
+        )
     sized = isinstance(type_, _SQLALCHEMY_SIZED) and not isinstance(type_, sqltypes.Enum)
     length = getattr(type_, "length", None) if sized else None
     precision = scale = None
     if isinstance(type_, sqltypes.Numeric) and not isinstance(type_, sqltypes.Float):
         precision, scale = type_.precision, type_.scale
-    item = None
-    if isinstance(type_, sqltypes.ARRAY):
-        item = _sqlalchemy_data_type(type_.item_type)
     return SqlAlchemyType(
-        data_type=data_type,
+        data_type=_sqlalchemy_data_type(type_),
         data_length=length if isinstance(length, int) else None,
         precision=precision,
         scale=scale if isinstance(scale, int) else None,
-        array_data_type=item,
+        not_null=not_null,
     )

@@ -1,0 +1,140 @@
+"""Cell-by-cell comparison of a native connector's tables with the generic connector's.
+
+Used by the PostgreSQL (tests/conformance/test_differential.py) and MariaDB
+(tests/test_mysql.py) differentials: both collect ``schema.table`` → ``Table`` from each
+connector, list every ``Difference`` and hold it against a named allow-list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Set
+from dataclasses import dataclass
+from typing import Any
+
+from metaingest.config import parse_config
+from metaingest.entities import Column, Table, TableConstraint
+from metaingest.workflow import Workflow
+
+__all__ = ["COLUMN_FIELDS", "Allowed", "Difference", "collect", "d", "differences", "unexpected"]
+
+COLUMN_FIELDS = (
+    "ordinal_position",
+    "nullable",
+    "data_type",
+    "array_data_type",
+    "data_length",
+    "precision",
+    "scale",
+    "default",
+    "generated",
+    "identity",
+    "description",
+)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One cell where the connectors disagree: (schema.table, column or "", field)."""
+
+    table: str
+    column: str
+    field: str
+    native: Any
+    generic: Any
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """A difference the connectors may keep, and why."""
+
+    difference: Difference
+    reason: str
+
+
+def d(table: str, column: str, field: str, native: Any, generic: Any) -> Difference:
+    """A ``Difference``, positionally."""
+    return Difference(table, column, field, native, generic)
+
+
+async def collect(source: dict[str, Any]) -> dict[str, Table]:
+    """Every table one clean run of ``source`` extracts, by ``schema.table``."""
+    config = parse_config({"source": source, "sink": {"type": "jsonl", "path": "unused.jsonl"}})
+    workflow = Workflow(config)
+    async with workflow.stream() as batches:
+        tables = {f"{b.schema.name}.{t.name}": t async for b in batches for t in b.tables}
+    assert workflow.report.issues == [], workflow.report.issues
+    return tables
+
+
+def _constraints(table: Table) -> dict[str, tuple[Any, ...]]:
+    def value(c: TableConstraint) -> tuple[Any, ...]:
+        return (
+            (c.columns, c.referred_table, c.referred_columns) if c.referred_table else (c.columns,)
+        )
+
+    return {f"{c.constraint_type.value} {c.name}": value(c) for c in table.constraints}
+
+
+def _column_cells(name: str, ours: Column, theirs: Column) -> Iterator[Difference]:
+    for field in COLUMN_FIELDS:
+        a, b = getattr(ours, field), getattr(theirs, field)
+        if a != b:
+            yield d(name, ours.name, field, a, b)
+
+
+def _differences(native: dict[str, Table], generic: dict[str, Table]) -> Iterator[Difference]:
+    for name in sorted(native.keys() | generic.keys()):
+        ours, theirs = native.get(name), generic.get(name)
+        if ours is None or theirs is None:
+            yield d(name, "", "present", ours is not None, theirs is not None)
+            continue
+        for field in ("table_type", "description"):
+            if getattr(ours, field) != getattr(theirs, field):
+                yield d(name, "", field, getattr(ours, field), getattr(theirs, field))
+        names = tuple(c.name for c in ours.columns), tuple(c.name for c in theirs.columns)
+        if names[0] != names[1]:
+            yield d(name, "", "columns", *names)
+            continue
+        for left, right in zip(ours.columns, theirs.columns, strict=True):
+            yield from _column_cells(name, left, right)
+        keys = _constraints(ours), _constraints(theirs)
+        for key in sorted(keys[0].keys() | keys[1].keys()):
+            a, b = keys[0].get(key), keys[1].get(key)
+            if a != b:
+                yield d(name, "", key, a, b)
+
+
+def differences(
+    native: dict[str, Table], generic: dict[str, Table], masks: dict[str, str] | None = None
+) -> list[Difference]:
+    """Every cell where the two connectors disagree, with each ``masks`` key replaced.
+
+    Masking the run's throwaway names (database, schema prefix) keeps allow-lists stable.
+    """
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            for old, new in (masks or {}).items():
+                value = value.replace(old, new)
+            return value
+        if isinstance(value, tuple):
+            return tuple(mask(v) for v in value)
+        return value
+
+    return [
+        Difference(
+            *(mask(getattr(x, f)) for f in ("table", "column", "field", "native", "generic"))
+        )
+        for x in _differences(native, generic)
+    ]
+
+
+def unexpected(
+    found: list[Difference], allowed: tuple[Allowed, ...], bugs: Set[Difference] = frozenset()
+) -> tuple[list[Difference], list[Difference]]:
+    """(differences neither allowed nor known bugs, allowed differences that did not occur)."""
+    seen, permitted = set(found), {a.difference for a in allowed}
+    return (
+        sorted(seen - permitted - bugs, key=repr),
+        sorted(permitted - seen, key=repr),
+    )
