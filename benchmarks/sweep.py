@@ -229,11 +229,18 @@ async def scaling(
             build = None if reuse and await _exists(size) else await _build("postgres", size)
             runs = []
             for rep in range(reps):
-                result = await _one(
-                    "postgres", size, "metaingest", threads, 5432, sampler, max_seconds
-                )
+                try:
+                    result = await _one(
+                        "postgres", size, "metaingest", threads, 5432, sampler, max_seconds
+                    )
+                except TimeoutError:
+                    print(f"{size.tag}: did not finish within {max_seconds} s", flush=True)
+                    rows.append({"catalog": size.tag, "unfinished_after_s": max_seconds})
+                    break
                 result["rep"] = rep
                 runs.append(result)
+            if not runs:
+                continue
             walls = summarise([r["wall"] for r in runs])
             tables = runs[0]["tables"] + runs[0]["views"]
             row = {
