@@ -67,6 +67,12 @@ from metaingest.entities import DataType as D
         (postgresql.INT4RANGE(), SqlAlchemyType(D.UNKNOWN)),  # as types.POSTGRES
         (postgresql.NUMRANGE(), SqlAlchemyType(D.UNKNOWN)),
         (sat.Enum("a", "bb", name="e"), SqlAlchemyType(D.ENUM)),
+        (mysql.ENUM("a", "bb"), SqlAlchemyType(D.ENUM)),
+        (mysql.SET("red", "green"), SqlAlchemyType(D.SET)),  # no length from its labels
+        (mysql.TINYBLOB(), SqlAlchemyType(D.BLOB)),
+        (mysql.BLOB(), SqlAlchemyType(D.BLOB)),
+        (mysql.MEDIUMBLOB(), SqlAlchemyType(D.MEDIUMBLOB)),
+        (mysql.LONGBLOB(), SqlAlchemyType(D.LONGBLOB)),
         (sat.Uuid(), SqlAlchemyType(D.UUID)),
         (postgresql.INET(), SqlAlchemyType(D.INET)),
         (sat.NullType(), SqlAlchemyType(D.UNKNOWN)),

@@ -297,6 +297,7 @@ SQLALCHEMY_NAMES: dict[str, DataType] = {
     "tinytext": DataType.TEXT,
     "mediumtext": DataType.MEDIUMTEXT,
     "longtext": DataType.TEXT,
+    "tinyblob": DataType.BLOB,  # mysql.TINYBLOB derives from _Binary, not LargeBinary
     "mediumblob": DataType.MEDIUMBLOB,
     "longblob": DataType.LONGBLOB,
     "bytea": DataType.BYTEA,
@@ -329,6 +330,7 @@ _SQLALCHEMY_SIZED = (
     sqltypes.VARBINARY,
     postgresql.BIT,
 )
+_LABELLED = frozenset({DataType.ENUM, DataType.SET})
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,13 +398,15 @@ def sqlalchemy_type(type_: sqltypes.TypeEngine[Any]) -> SqlAlchemyType:
             array_data_type=item.data_type,
             not_null=not_null,
         )
-    sized = isinstance(type_, _SQLALCHEMY_SIZED) and not isinstance(type_, sqltypes.Enum)
+    data_type = _sqlalchemy_data_type(type_)
+    # an ENUM's or SET's ``length`` is its longest label's, not a declared length
+    sized = isinstance(type_, _SQLALCHEMY_SIZED) and data_type not in _LABELLED
     length = getattr(type_, "length", None) if sized else None
     precision = scale = None
     if isinstance(type_, sqltypes.Numeric) and not isinstance(type_, sqltypes.Float):
         precision, scale = type_.precision, type_.scale
     return SqlAlchemyType(
-        data_type=_sqlalchemy_data_type(type_),
+        data_type=data_type,
         data_length=length if isinstance(length, int) else None,
         precision=precision,
         scale=scale if isinstance(scale, int) else None,
