@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metaingest.config import parse_config
-from metaingest.entities import Column, Table, TableConstraint
+from metaingest.entities import Column, ConstraintType, Table, TableConstraint
 from metaingest.workflow import Workflow
 
 __all__ = ["COLUMN_FIELDS", "Allowed", "Difference", "collect", "d", "differences", "unexpected"]
@@ -66,13 +66,22 @@ async def collect(source: dict[str, Any]) -> dict[str, Table]:
     return tables
 
 
-def _constraints(table: Table) -> dict[str, tuple[Any, ...]]:
+def _constraints(table: Table) -> dict[str, Any]:
+    """Constraints by kind and name; a table's one primary key by kind, its name apart."""
+
     def value(c: TableConstraint) -> tuple[Any, ...]:
         return (
             (c.columns, c.referred_table, c.referred_columns) if c.referred_table else (c.columns,)
         )
 
-    return {f"{c.constraint_type.value} {c.name}": value(c) for c in table.constraints}
+    out: dict[str, Any] = {}
+    for c in table.constraints:
+        if c.constraint_type is ConstraintType.PRIMARY_KEY:
+            out["PRIMARY_KEY"] = value(c)
+            out["PRIMARY_KEY name"] = c.name
+        else:
+            out[f"{c.constraint_type.value} {c.name}"] = value(c)
+    return out
 
 
 def _column_cells(name: str, ours: Column, theirs: Column) -> Iterator[Difference]:

@@ -9,11 +9,9 @@ named with its reason, or a ``KNOWN_BUGS`` entry, which is a strict xfail of its
 anything else fails, and so does an allow-list entry that no longer occurs. View
 definitions are not compared: both are pg_get_viewdef, pretty-printed or not.
 
-MariaDB: tests/test_mysql.py::test_differential_with_sqlalchemy_reflection compares the
-native connector with SQLAlchemy's MariaDB reflection on names, order, nullability, default,
-comments and the three constraint kinds, but not DataType or which tables exist; those are
-held to one expectation for both the ``mysql`` and ``sqlalchemy-mysql+aiomysql`` cases of
-test_conformance.py (on the conformance catalog, not on mysql_catalog.sql).
+MariaDB: tests/test_mysql.py::test_differential_with_sqlalchemy_connector holds native
+``mysql`` and generic ``sqlalchemy`` (mysql+aiomysql) to the same comparison
+(tests/differential.py) on tests/fixtures/mysql_catalog.sql, with its own allow-list.
 """
 
 from __future__ import annotations
