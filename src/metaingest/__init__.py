@@ -10,7 +10,9 @@ or take the batches yourself, without a sink::
         async for batch in batches:
             ...
 
-(``Workflow(config).stream()`` does the same and keeps the run's ``report``.)
+(``Workflow(config).stream()`` does the same and keeps the run's ``report``.) To watch a
+run, pass an observer: ``await metaingest.ingest(config, observer=print)`` hands it a
+``Progress`` snapshot on every change.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ from metaingest.errors import (
     SinkError,
     SourceError,
 )
+from metaingest.observe import Progress, ProgressObserver
 from metaingest.report import Issue, Report
-from metaingest.workflow import Workflow, ingest
+from metaingest.workflow import Plan, Workflow, ingest
 
 __all__ = [
     "Column",
@@ -54,6 +57,9 @@ __all__ = [
     "Issue",
     "MetaingestError",
     "MissingDependencyError",
+    "Plan",
+    "Progress",
+    "ProgressObserver",
     "Report",
     "SchemaBatch",
     "SinkError",

@@ -64,6 +64,8 @@ class Runner:
         unit_timeout: float | None = None,
         redact: Callable[[str], str] = _NO_SECRETS,
         clock: Callable[[], float] = time.perf_counter,
+        on_start: Callable[[Unit], None] = lambda unit: None,
+        on_finish: Callable[[Unit], None] = lambda unit: None,
     ) -> None:
         if threads < 1:
             raise ValueError("threads must be >= 1")
@@ -76,6 +78,8 @@ class Runner:
         self._unit_timeout = unit_timeout
         self._redact = redact
         self._clock = clock
+        self._on_start = on_start
+        self._on_finish = on_finish
         self._t0 = clock()
         self._fatal: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
@@ -103,6 +107,7 @@ class Runner:
 
     async def _run_unit(self, unit: Unit, send: MemoryObjectSendStream[SchemaBatch]) -> None:
         start = self._clock() - self._t0
+        self._on_start(unit)
         try:
             async with send:
                 batch, attempts = await self._extract(unit)
@@ -111,8 +116,10 @@ class Runner:
                     return
                 await send.send(batch)
                 self._record(unit, start, "ok", len(batch.tables), attempts)
+                log.debug("%s: %d tables", unit.fqn, len(batch.tables), extra={"fqn": unit.fqn})
         finally:
             self._slots.release()
+            self._on_finish(unit)
 
     async def _extract(self, unit: Unit) -> tuple[SchemaBatch | None, int]:
         attempt = 0
@@ -141,12 +148,13 @@ class Runner:
                         attempt,
                         message,
                         delay,
+                        extra={"fqn": unit.fqn},
                     )
                     await anyio.sleep(delay)
                     continue
                 if kind == "retriable" and self._retries:
                     message = f"{message} (gave up after {attempt} attempts)"
-                log.error("%s: %s", unit.fqn, message)
+                log.error("%s: %s", unit.fqn, message, extra={"fqn": unit.fqn})
                 self._report.add_issue("error", unit.fqn, message)
                 return None, attempt
 

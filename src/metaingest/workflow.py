@@ -19,14 +19,15 @@ from anyio.abc import ObjectReceiveStream
 
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
-from .entities import VIEW_TYPES
+from .entities import VIEW_TYPES, Database
 from .filters import Filter
+from .observe import Progress, ProgressObserver, ProgressTracker
 from .redact import Redactor, secrets_of
 from .report import Report
 from .runner import Runner
 from .sinks import Sink, create_sink
 
-__all__ = ["DiscoveredUnit", "Workflow", "ingest"]
+__all__ = ["DiscoveredDatabase", "DiscoveredUnit", "Plan", "Workflow", "ingest"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,22 @@ class DiscoveredUnit:
     skipped_because: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class DiscoveredDatabase:
+    """A database found by discovery, and why it is skipped (None when its schemas are read)."""
+
+    database: Database
+    skipped_because: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a run would do: every database and schema discovered, each kept or skipped."""
+
+    databases: tuple[DiscoveredDatabase, ...]
+    units: tuple[DiscoveredUnit, ...]
+
+
 class Workflow:
     """One ingestion run of a validated config. Use once."""
 
@@ -56,6 +73,8 @@ class Workflow:
         config: WorkflowConfig,
         connector: Connector[Any] | None = None,
         sink: Sink | None = None,
+        *,
+        observer: ProgressObserver | None = None,
     ) -> None:
         self.config = config
         source = config.source
@@ -67,6 +86,8 @@ class Workflow:
             strict=config.workflow.strict,
         )
         self.redact = Redactor(secrets_of(source))
+        self._tracker = ProgressTracker(self.report, observer)
+        self._databases: list[DiscoveredDatabase] = []
         self._database_filter = Filter.from_config(source.database_filter)
         self._schema_filter = Filter.from_config(
             source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
@@ -79,9 +100,10 @@ class Workflow:
         databases = sorted(await self.connector.list_databases(), key=lambda d: d.name)
         for database in databases:
             reason = self._database_filter.reason(database.name)
+            self._databases.append(DiscoveredDatabase(database, reason))
             if reason is not None:
                 self.report.filtered.databases += 1
-                log.info("%s: filtered: %s", database.fqn, reason)
+                log.info("%s: filtered: %s", database.fqn, reason, extra={"fqn": database.fqn})
                 continue
             schemas = sorted(await self.connector.list_schemas(database), key=lambda s: s.name)
             for schema in schemas:
@@ -90,6 +112,21 @@ class Workflow:
                     self.report.filtered.schemas += 1
                 found.append(DiscoveredUnit(Unit(database, schema), reason))
         return found
+
+    async def plan(self) -> Plan:
+        """Discover and filter without extracting; the connector must be open."""
+        self._databases = []
+        units = await self.discover()
+        return Plan(tuple(self._databases), tuple(units))
+
+    async def dry_run(self) -> Plan:
+        """Connect, discover and filter, extract nothing, write nothing; then disconnect."""
+        async with self.connector:
+            return await self.plan()
+
+    def progress(self) -> Progress:
+        """A snapshot of the run's progress (also what the observer receives)."""
+        return self._tracker.snapshot()
 
     def _filter_tables(self, batch: SchemaBatch) -> SchemaBatch:
         source = self.config.source
@@ -126,10 +163,13 @@ class Workflow:
         threads = self.config.source.threads
         started = time.perf_counter()
         seen: set[str] = set()
+        tracker = self._tracker
+        tracker.start()
         try:
             async with self.connector:
                 units = [d.unit for d in await self.discover() if d.skipped_because is None]
                 self.report.units_total = len(units)
+                tracker.set_phase("extracting")
                 send, receive = anyio.create_memory_object_stream[SchemaBatch](threads)
                 settings = self.config.workflow
                 runner = Runner(
@@ -141,8 +181,11 @@ class Workflow:
                     retry_backoff=settings.retry_backoff,
                     unit_timeout=self.config.source.unit_timeout,
                     redact=self.redact,
+                    on_start=tracker.unit_started,
+                    on_finish=tracker.unit_finished,
                 )
                 counting = _Counting(receive, lambda batch: self._count(batch, seen))
+                counting.after = tracker.changed
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(runner.run, units, send)
                     async with receive:
@@ -159,6 +202,7 @@ class Workflow:
         finally:
             self.report.units.sort(key=lambda u: u.fqn)
             self.report.wall_seconds = round(time.perf_counter() - started, 6)
+            tracker.set_phase("finished")
 
     async def run(self) -> Report:
         """Extract everything into the sink; commit the sink only if the run completed."""
@@ -185,6 +229,7 @@ class _Counting(ObjectReceiveStream[SchemaBatch]):
     ) -> None:
         self._inner = inner
         self._count = count
+        self.after: Callable[[], None] = lambda: None
         self.exhausted = False
 
     async def receive(self) -> SchemaBatch:
@@ -194,12 +239,13 @@ class _Counting(ObjectReceiveStream[SchemaBatch]):
             self.exhausted = True
             raise
         self._count(batch)
+        self.after()
         return batch
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-async def ingest(config: WorkflowConfig) -> Report:
+async def ingest(config: WorkflowConfig, *, observer: ProgressObserver | None = None) -> Report:
     """Run one ingestion from a validated config and return its report."""
-    return await Workflow(config).run()
+    return await Workflow(config, observer=observer).run()
