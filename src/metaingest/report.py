@@ -2,15 +2,24 @@
 
 The report is plain data (a pydantic model) so it serialises to JSON as it is. Only the
 runner and the workflow write to it, all from the event loop's thread.
+
+``issues`` keeps the first ``MAX_ISSUES`` in memory; the rest go to an anonymous temporary
+file (deleted by the OS when the report is gone), so memory stays bounded however many
+objects fail, and ``write_report`` still writes every issue to the report file.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import os
+import tempfile
+import weakref
+from collections.abc import Iterator
+from typing import IO, Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, PrivateAttr, computed_field
 
-__all__ = ["Filtered", "Issue", "Report", "UnitTiming"]
+__all__ = ["Filtered", "Issue", "Report", "UnitTiming", "write_report"]
 
 MAX_ISSUES = 1000
 
@@ -65,6 +74,7 @@ class Report(BaseModel):
     issues: list[Issue] = Field(default_factory=list)
     issues_dropped: int = 0
     units: list[UnitTiming] = Field(default_factory=list)
+    _spill: IO[str] | None = PrivateAttr(default=None)
 
     def add_issue(self, level: Literal["warning", "error"], fqn: str, message: str) -> None:
         """Count an issue and keep it, unless MAX_ISSUES are kept already."""
@@ -72,10 +82,29 @@ class Report(BaseModel):
             self.errors += 1
         else:
             self.warnings += 1
+        issue = Issue(level=level, fqn=fqn, message=message)
         if len(self.issues) < MAX_ISSUES:
-            self.issues.append(Issue(level=level, fqn=fqn, message=message))
-        else:
-            self.issues_dropped += 1
+            self.issues.append(issue)
+            return
+        self.issues_dropped += 1
+        if self._spill is None:  # lives as long as the report; closed when it is collected
+            self._spill = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="metaingest-")  # noqa: SIM115
+            weakref.finalize(self, self._spill.close)
+        self._spill.write(issue.model_dump_json() + "\n")
+
+    def all_issues(self) -> Iterator[Issue]:
+        """Every issue: the ones kept in ``issues``, then the ones spilled to disk."""
+        yield from self.issues
+        spill = self._spill
+        if spill is None:
+            return
+        spill.flush()
+        spill.seek(0)
+        try:
+            for line in spill:
+                yield Issue.model_validate_json(line)
+        finally:
+            spill.seek(0, os.SEEK_END)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -99,3 +128,13 @@ class Report(BaseModel):
         if self.cancelled:
             return 130
         return 0 if self.ok else 1
+
+
+def write_report(report: Report, out: IO[str]) -> None:
+    """Write the report as JSON with every issue, streaming the ones spilled to disk."""
+    data = report.model_dump(mode="json", exclude={"issues", "issues_dropped"})
+    head = json.dumps(data, indent=2, ensure_ascii=False)
+    out.write(head[:-2] + ',\n  "issues": [')
+    for index, issue in enumerate(report.all_issues()):
+        out.write(("\n    " if index == 0 else ",\n    ") + issue.model_dump_json())
+    out.write("\n  ]\n}\n" if report.issues else "]\n}\n")
