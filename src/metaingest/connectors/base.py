@@ -6,7 +6,8 @@ A connector is an async context manager with a handful of async methods:
 - ``connection(database)``: an async context manager lending one dedicated source
   connection (a *slot*); the runner holds exactly one per running unit;
 - ``extract(unit, connection)``: one schema in a constant number of catalog queries;
-- ``aclose()``: idempotent; closes every connection.
+- ``aclose()``: idempotent; closes every connection;
+- ``server_version()`` and ``probe(unit, connection)``: for ``test-connection``.
 
 Connectors never see sinks, filters of tables or the report: the runner and the workflow
 do that, in one place.
@@ -85,6 +86,14 @@ class Connector(Protocol[ConnT]):
 
     async def aclose(self) -> None:
         """Close every connection; safe to call more than once."""
+        ...
+
+    async def server_version(self) -> str:
+        """The server's product and version; connects (and fails) as discovery would."""
+        ...
+
+    async def probe(self, unit: Unit, connection: ConnT) -> None:
+        """Check cheaply that the unit's catalog can be read; raise when it cannot."""
         ...
 
 

@@ -263,6 +263,18 @@ class MysqlConnector:
         self._closed = True
         await self._pool.aclose()
 
+    async def server_version(self) -> str:
+        """The server's flavour and version string; connects as discovery would."""
+        await self._discover(schemas=False)
+        assert self._server is not None
+        flavour = "MariaDB" if self._server.mariadb is not None else "MySQL"
+        return f"{flavour} {self._server.version}"
+
+    async def probe(self, unit: Unit, connection: Any) -> None:
+        """Check with one cheap query that the schema's catalog can be read."""
+        if not await _fetch(connection, "probe", unit.schema.name):
+            raise LookupError(f"schema {unit.schema.name!r} not found")
+
 
 async def _fetch(
     connection: Any, name: str, schema: str | None = None, warnings: list[str] | None = None

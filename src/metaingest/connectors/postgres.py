@@ -187,6 +187,19 @@ class PostgresConnector:
         self._closed = True
         await self._pool.aclose()
 
+    async def server_version(self) -> str:
+        """The server's version string; connects as discovery would."""
+        source = self.source
+        named = [source.database] if source.database is not None else source.databases
+        database = named[0] if named else source.maintenance_database
+        async with self._discovery(database) as connection:
+            return "PostgreSQL " + str(await connection.fetchval(self._sql["server_version"]))
+
+    async def probe(self, unit: Unit, connection: Any) -> None:
+        """Check with one cheap query that the schema's catalog can be read."""
+        if await connection.fetchval(self._sql["probe"], unit.schema.name) is None:
+            raise LookupError(f"schema {unit.schema.name!r} not found")
+
 
 async def _close(connection: Any) -> None:
     """Close gracefully; if the server does not answer in time, drop the socket."""

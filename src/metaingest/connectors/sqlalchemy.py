@@ -21,7 +21,7 @@ from pathlib import PurePath
 from typing import Any, TypeVar, cast
 
 import anyio
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.engine.interfaces import Dialect
@@ -296,3 +296,27 @@ class SqlAlchemyConnector:
                 await engine.dispose()
             else:
                 await self._in_thread(engine.dispose)
+
+    async def server_version(self) -> str:
+        """The dialect's name and the server version it reports after connecting."""
+        database = Database(name=self.database_name, service=self.service_name)
+        async with self.connection(database) as connection:
+            info = connection.dialect.server_version_info
+        name = self.url.get_backend_name()
+        return f"{name} {'.'.join(map(str, info))}" if info else name
+
+    async def probe(self, unit: Unit, connection: Connection | AsyncConnection) -> None:
+        """Check that the schema is visible through the dialect's inspector."""
+
+        def has_schema(sync: Connection) -> bool:
+            return bool(inspect(sync).has_schema(unit.schema.name))
+
+        try:
+            if isinstance(connection, AsyncConnection):
+                found = await connection.run_sync(has_schema)
+            else:
+                found = await self._in_thread(has_schema, connection)
+        except SQLAlchemyError as exc:
+            raise ExtractError(unit.fqn, cause(exc)) from exc
+        if not found:
+            raise LookupError(f"schema {unit.schema.name!r} not found")

@@ -142,6 +142,19 @@ class SqliteConnector:
         """Close every connection."""
         await self._pool.aclose()
 
+    async def server_version(self) -> str:
+        """The SQLite library's version; opens the files as discovery would."""
+        database = self._database()
+        async with self._pool.acquire(database.name):
+            pass
+        return f"SQLite {sqlite3.sqlite_version}"
+
+    async def probe(self, unit: Unit, connection: sqlite3.Connection) -> None:
+        """Check with one cheap query that the schema's catalog can be read."""
+        await anyio.to_thread.run_sync(
+            _fetch, connection, "probe", unit.schema.name, limiter=self._limiter
+        )
+
 
 def _fetch(conn: sqlite3.Connection, name: str, schema: str, *args: Any, only: str = "") -> Any:
     sql = _SQL[name].replace("{schema}", _QUOTE(schema)).replace("{only}", only)

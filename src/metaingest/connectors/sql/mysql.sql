@@ -59,3 +59,11 @@ SELECT CONSTRAINT_SCHEMA AS table_schema, TABLE_NAME AS table_name,
        CONSTRAINT_NAME AS column_name, CHECK_CLAUSE AS check_clause
 FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = %s;
+
+-- name: probe
+-- test-connection: can this schema's catalog be read? No row when it is not visible.
+SELECT s.SCHEMA_NAME AS name,
+       (SELECT COUNT(*) FROM information_schema.TABLES AS t
+        WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME) AS tables
+FROM information_schema.SCHEMATA AS s
+WHERE s.SCHEMA_NAME = %s;

@@ -137,3 +137,12 @@ WHERE n.nspname = $1 AND con.contype IN ('p', 'u', 'f')
       WHERE up.oid = con.conparentid AND up.conrelid = con.conrelid
   )
 ORDER BY con.conrelid, CASE con.contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 ELSE 2 END, con.conname;
+
+-- name: server_version
+SHOW server_version;
+
+-- name: probe
+-- test-connection: can this schema's catalog be read? NULL when the schema is not there.
+SELECT (SELECT count(*) FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid) AS relations
+FROM pg_catalog.pg_namespace AS n
+WHERE n.nspname = $1;

@@ -28,3 +28,7 @@ JOIN pragma_index_list(m.name, ?) AS il
 JOIN pragma_index_info(il.name, ?) AS ii
 WHERE m.type = 'table' AND il."unique" = 1 AND il.origin IN ('u', 'c') AND il.partial = 0
 ORDER BY m.name, il.name, ii.seqno;
+
+-- name: probe
+-- test-connection: can this schema's catalog be read?
+SELECT count(*) FROM {schema}.sqlite_master;
