@@ -123,7 +123,7 @@ def test_usage_errors_and_help() -> None:
     assert result.stderr == ("metaingest: error: the following arguments are required: COMMAND\n")
     result = run("ingest", "--help")
     assert result.returncode == 0
-    assert "example:" in result.stdout
+    assert "examples:" in result.stdout
     assert "python -m metaingest ingest -c" in result.stdout
     result = run("--version")
     assert (result.returncode, result.stdout.startswith("metaingest ")) == (0, True)
@@ -135,3 +135,35 @@ def test_schema_command_prints_the_models_schema() -> None:
     schema = json.loads(result.stdout)
     assert set(schema["properties"]) == {"source", "sink", "workflow"}
     assert "threads" in json.dumps(schema)
+
+
+@pytest.mark.parametrize("command", ["ingest", "test-connection", "validate", "schema"])
+def test_every_command_has_help_with_examples(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "example" in result.stdout
+    assert f"python -m metaingest {command}" in result.stdout
+
+
+def test_dry_run_and_test_connection_on_the_demo(demo_dir: Path) -> None:
+    result = run("ingest", "-c", "demo.yaml", "--dry-run", cwd=demo_dir)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        "dry run: would extract 3 schema(s) in 1 database(s); nothing was extracted\n"
+        "  extract  demo.shop.main\n"
+        "  extract  demo.shop.people\n"
+        "  extract  demo.shop.warehouse\n"
+    )
+    assert not (demo_dir / "out" / "demo.jsonl").exists()
+    result = run("test-connection", "-c", "demo.yaml", cwd=demo_dir)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "connected, server version SQLite 3." in result.stdout
+    assert "ok: all 3 schemas a run needs are readable" in result.stdout
+
+
+def test_readme_documents_commands_and_exit_codes() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for text in ("test-connection", "--dry-run", "--log-format", "--log-file", "--report"):
+        assert text in readme, text
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 130 |", "| 143 |"):
+        assert code in readme, code

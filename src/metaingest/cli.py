@@ -11,36 +11,60 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from importlib.metadata import PackageNotFoundError, version
-from typing import TextIO
+from typing import Any
 
 import anyio
+from rich.console import Console
 
+from metaingest.check import check_connection, render_check
 from metaingest.config import WorkflowConfig, load_config
+from metaingest.display import LiveDisplay, LogDisplay
 from metaingest.errors import ConfigError, MetaingestError, SourceError
-from metaingest.redact import RedactingFilter, Redactor
+from metaingest.logs import configure_logging, redact_handlers
+from metaingest.redact import Redactor, secrets_of
 from metaingest.reference import reference_markdown
-from metaingest.report import Report
+from metaingest.report import write_report
+from metaingest.summary import print_plan, print_summary, rich_summary
 from metaingest.workflow import Workflow
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-MAX_ERRORS_SHOWN = 20
 
 EPILOG = """\
 examples:
   python -m metaingest ingest -c examples/demo.yaml
   python -m metaingest ingest -c workflow.yaml --threads 8 --report out/report.json
+  python -m metaingest ingest -c workflow.yaml --dry-run
+  python -m metaingest test-connection -c workflow.yaml
   python -m metaingest validate -c workflow.yaml
   python -m metaingest schema > workflow.schema.json
 
-exit codes: 0 ok, 1 below the success threshold, 2 usage, config or unusable source,
-130 interrupted (SIGINT), 143 terminated (SIGTERM)
+exit codes: 0 ok, 1 below the success threshold (test-connection: a schema is not
+readable), 2 usage, config or unusable source, 130 interrupted (SIGINT), 143 terminated
+(SIGTERM)
+"""
+
+INGEST_EPILOG = """\
+examples:
+  python -m metaingest ingest -c examples/demo.yaml --threads 4
+  python -m metaingest ingest -c workflow.yaml --report out/report.json --log-format json
+  python -m metaingest ingest -c workflow.yaml --dry-run     # list what would be extracted
+  python -m metaingest ingest -c workflow.yaml -q 2>run.log   # no progress, no summary
+"""
+
+TEST_CONNECTION_EPILOG = """\
+examples:
+  python -m metaingest test-connection -c workflow.yaml
+  PGPASSWORD=secret python -m metaingest test-connection -c pg.yaml --log-level info
+
+exit codes: 0 every schema a run needs is readable, 1 some schema is not,
+2 the configuration is invalid or the server cannot be reached or refuses the login
 """
 
 
@@ -56,38 +80,83 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"metaingest: error: {message}\n")
 
 
+def _logging_options() -> _Parser:
+    common = _Parser(add_help=False)
+    group = common.add_argument_group("logging")
+    group.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="warning",
+        help="least severe level logged (default: warning)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text lines, or one JSON object per line (default: text)",
+    )
+    group.add_argument("--log-file", metavar="PATH", help="append logs to PATH, not stderr")
+    group.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
+    return common
+
+
 def _parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
         prog="metaingest",
         description="Concurrent, connection-bounded metadata ingestion.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=raw,
     )
     parser.add_argument("--version", action="version", version=f"metaingest {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _logging_options()
 
     ingest = commands.add_parser(
         "ingest",
         help="extract the catalog into the sink",
         description="Extract the catalog described by a workflow file into its sink.",
-        epilog="example:\n  python -m metaingest ingest -c examples/demo.yaml --threads 4",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=INGEST_EPILOG,
+        formatter_class=raw,
+        parents=[common],
     )
     ingest.add_argument("-c", "--config", required=True, help="workflow YAML file")
     ingest.add_argument("--threads", type=int, help="override source.threads")
     ingest.add_argument("--report", metavar="PATH", help="also write the full report as JSON")
-    ingest.add_argument("-q", "--quiet", action="store_true", help="print no summary")
+    ingest.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="connect, discover and filter; list what would be extracted; extract nothing",
+    )
+    ingest.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    ingest.add_argument(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between progress lines when stdout is not a terminal (default: 5)",
+    )
     ingest.add_argument(
         "--strict", action="store_true", help="warnings fail the run too (exit code 1)"
     )
-    ingest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
+
+    test = commands.add_parser(
+        "test-connection",
+        help="connect and check that every schema's catalog is readable",
+        description="Connect, show the server version and the databases and schemas the "
+        "user can see, and probe the catalog of every schema a run would extract.",
+        epilog=TEST_CONNECTION_EPILOG,
+        formatter_class=raw,
+        parents=[common],
+    )
+    test.add_argument("-c", "--config", required=True, help="workflow YAML file")
 
     validate = commands.add_parser(
         "validate",
         help="check a workflow file without connecting",
         description="Check a workflow file without connecting to anything.",
         epilog="example:\n  python -m metaingest validate -c workflow.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=raw,
     )
     validate.add_argument("-c", "--config", required=True, help="workflow YAML file")
 
@@ -95,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
         "schema",
         help="print the JSON Schema of the workflow file",
         description="Print the JSON Schema of the workflow file (for editors and docs).",
+        epilog="examples:\n  python -m metaingest schema > workflow.schema.json\n"
+        "  python -m metaingest schema --markdown",
+        formatter_class=raw,
     )
     schema.add_argument(
         "--markdown", action="store_true", help="print the README's config reference instead"
@@ -111,37 +183,10 @@ def _load(path: str, threads: int | None) -> WorkflowConfig:
     return config
 
 
-def print_summary(report: Report, out: TextIO) -> None:
-    """The end-of-run summary: counts, success, and the first errors, one line each."""
-    state = "interrupted" if report.cancelled else ("ok" if report.ok else "FAILED")
-    out.write(
-        f"metaingest: {state} in {report.wall_seconds:.2f} s "
-        f"(threads {report.threads}, peak connections {report.peak_connections})\n"
-    )
-    heads = ("databases", "schemas", "tables", "views", "columns", "filtered", "warnings")
-    values = [
-        report.databases,
-        report.schemas,
-        report.tables,
-        report.views,
-        report.columns,
-        report.filtered.databases + report.filtered.schemas + report.filtered.tables,
-        report.warnings,
-    ]
-    cells = [*heads, "errors", "success"]
-    row = [*map(str, values), str(report.errors), f"{report.success_pct:.1f} %"]
-    widths = [max(len(a), len(b)) for a, b in zip(cells, row, strict=True)]
-    out.write("  " + "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)) + "\n")
-    out.write("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + "\n")
-    if report.issues:
-        shown = report.issues[:MAX_ERRORS_SHOWN]
-        total = report.errors + report.warnings
-        out.write(f"issues (first {len(shown)} of {total}):\n")
-        for issue in shown:
-            out.write(f"  {issue.level}: {issue.fqn}: {issue.message}\n")
+Display = LiveDisplay | LogDisplay
 
 
-async def _ingest(workflow: Workflow) -> int | None:
+async def _ingest(workflow: Workflow, display: Display | None) -> int | None:
     """Run the workflow; a SIGINT or SIGTERM cancels it. Returns the signal, if one came."""
     received: int | None = None
     error: MetaingestError | None = None
@@ -156,6 +201,8 @@ async def _ingest(workflow: Workflow) -> int | None:
                     return
 
         tg.start_soon(watch_signals)
+        if display is not None:
+            tg.start_soon(display.run)
         try:
             await workflow.run()
         except MetaingestError as exc:
@@ -166,14 +213,35 @@ async def _ingest(workflow: Workflow) -> int | None:
     return received
 
 
+def _display(args: argparse.Namespace, console: Console) -> Display | None:
+    if args.quiet:
+        return None
+    if console.is_terminal:
+        return LiveDisplay(console)
+    if args.progress_interval <= 0:
+        raise ConfigError("--progress-interval: must be > 0")
+    return LogDisplay(args.progress_interval)
+
+
+def _dry_run(workflow: Workflow) -> int:
+    plan = anyio.run(workflow.dry_run)
+    print_plan(plan, sys.stdout)
+    return EXIT_OK
+
+
 def _run_ingest(args: argparse.Namespace) -> int:
     config = _load(args.config, args.threads)
     if args.strict:
         config = config.with_strict()
-    workflow = Workflow(config)
-    _redact_logs(workflow.redact)
+    console = Console(file=sys.stdout)
+    display = None if args.dry_run else _display(args, console)
+    workflow = Workflow(config, observer=display)
+    redact_handlers(workflow.redact)
     try:
-        received = anyio.run(_ingest, workflow)
+        if args.dry_run:
+            return _dry_run(workflow)
+        with display if display is not None else nullcontext():
+            received = anyio.run(_ingest, workflow, display)
     except KeyboardInterrupt:  # before the signal receiver was installed
         received = signal.SIGINT
     except MetaingestError as exc:
@@ -190,27 +258,41 @@ def _run_ingest(args: argparse.Namespace) -> int:
         code = report.exit_code()
     if args.report:
         with open(args.report, "w", encoding="utf-8") as out:
-            out.write(report.model_dump_json(indent=2) + "\n")
+            write_report(report, out)
     if not args.quiet:
-        print_summary(report, sys.stdout)
+        if console.is_terminal:
+            rich_summary(report, console, args.report)
+        else:
+            print_summary(report, sys.stdout, args.report)
         if code == EXIT_OK:
             print(f"wrote {config.sink.path}")
     return code
 
 
-def _redact_logs(redact: Redactor) -> None:
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter(redact))
+def _test_connection(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    redact_handlers(Redactor(secrets_of(config.source)))
+    result = anyio.run(check_connection, config)
+    if result.error is not None:
+        print(f"metaingest: error: {result.error}", file=sys.stderr)
+        return EXIT_USAGE
+    render_check(result, Console(file=sys.stdout))
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
-    debug = getattr(args, "debug", False)
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    debug: bool = getattr(args, "debug", False)
+    options: dict[str, Any] = {}
+    if hasattr(args, "log_level"):
+        level = "debug" if debug else args.log_level
+        options = {"level": level, "fmt": args.log_format, "file": args.log_file}
+    try:
+        configure_logging(**options)
+    except OSError as exc:
+        print(f"metaingest: error: --log-file: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.command == "schema":
             if args.markdown:
@@ -222,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = load_config(args.config)
             print(f"{args.config}: ok ({config.source.type} source, {config.sink.type} sink)")
             return EXIT_OK
+        if args.command == "test-connection":
+            return _test_connection(args)
         return _run_ingest(args)
     except (ConfigError, SourceError) as exc:
         if debug:
