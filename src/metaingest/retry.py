@@ -49,8 +49,10 @@ _MYSQL_RETRIABLE = frozenset(
     {
         1040,  # ER_CON_COUNT_ERROR: too many connections
         1053,  # ER_SERVER_SHUTDOWN
+        1203,  # ER_TOO_MANY_USER_CONNECTIONS: the server-wide max_user_connections
         1205,  # ER_LOCK_WAIT_TIMEOUT
         1213,  # ER_LOCK_DEADLOCK
+        1226,  # ER_USER_LIMIT_REACHED: the account's MAX_USER_CONNECTIONS (or hourly limits)
         1317,  # ER_QUERY_INTERRUPTED
         1927,  # ER_CONNECTION_KILLED (MariaDB)
         2003,  # CR_CONN_HOST_ERROR: can't connect (mid-run: the server restarts)
