@@ -15,16 +15,20 @@ do that, in one place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, Self, TypeVar
 
-from metaingest.entities import Database, DatabaseSchema, Table, build_fqn
+from metaingest.entities import Database, DatabaseSchema, Table, build_fqn, quote_name
 from metaingest.report import Issue
 
-__all__ = ["Connector", "SchemaBatch", "Unit"]
+__all__ = ["Connector", "SchemaBatch", "Unit", "build_isolated", "table_fqn"]
 
 ConnT = TypeVar("ConnT")
+T = TypeVar("T")
+
+_MAX_MESSAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,9 @@ class SchemaBatch:
     schema: DatabaseSchema
     tables: tuple[Table, ...]
     issues: tuple[Issue, ...] = field(default=())
+    # How many relations the connector's listing query found (None: the connector does not
+    # say); the workflow checks that each was delivered, filtered or reported as failed.
+    discovered: int | None = None
 
     @property
     def fqn(self) -> str:
@@ -100,3 +107,25 @@ class Connector(Protocol[ConnT]):
 def schema_fqn(service: str, database: str, schema: str) -> str:
     """FQN of a schema from its three names."""
     return build_fqn(service, database, schema)
+
+
+def table_fqn(schema_fqn: str, name: object) -> str:
+    """FQN of a table from its schema's FQN and its name (any value: a bad row may hold one)."""
+    return f"{schema_fqn}.{quote_name(str(name))}"
+
+
+def build_isolated(fqn: str, build: Callable[[], T], issues: list[Issue]) -> T | None:
+    """Build one table's entity; a failure becomes an error issue for ``fqn``, not the schema's.
+
+    Building is pure Python over rows already fetched, so whatever it raises means a row
+    this code did not expect: that table is reported and left out, its siblings go on.
+    """
+    try:
+        return build()
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        message = (
+            f"cannot build entity: {type(exc).__name__}: {text}" if text else type(exc).__name__
+        )
+        issues.append(Issue(level="error", fqn=fqn, message=message[:_MAX_MESSAGE]))
+        return None

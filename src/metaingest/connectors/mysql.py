@@ -40,7 +40,7 @@ from metaingest.entities import (
 from metaingest.errors import MissingDependencyError, SourceError
 from metaingest.report import Issue
 
-from .base import SchemaBatch, Unit
+from .base import SchemaBatch, Unit, build_isolated, table_fqn
 from .pool import KeyedPool
 from .sql import queries
 from .types import MYSQL_SIZED, mysql_data_type
@@ -246,11 +246,13 @@ class MysqlConnector:
             fetched = await _fetch(connection, name, schema, warnings)
             # the views compare names with a case-insensitive collation: keep exact matches
             rows[name] = [r for r in fetched if _text(r["table_schema"]) == schema]
-        builder = _Builder(self.service_name, unit, server)
+        builder = _Builder(self.service_name, unit, server, list(dict.fromkeys(warnings)))
         tables = builder.tables(rows)
-        issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in dict.fromkeys(warnings)]
+        issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in builder.warnings]
         issues += builder.issues
-        return SchemaBatch(unit.database, unit.schema, tables, tuple(issues))
+        return SchemaBatch(
+            unit.database, unit.schema, tables, tuple(issues), discovered=len(rows["tables"])
+        )
 
     def peak_connections(self) -> int:
         """The most connections this connector had open at once."""
@@ -292,16 +294,21 @@ async def _fetch(
 class _Builder:
     """Turns the rows of one schema's catalog queries into Table entities."""
 
-    def __init__(self, service: str, unit: Unit, server: ServerInfo) -> None:
+    def __init__(
+        self, service: str, unit: Unit, server: ServerInfo, warnings: Iterable[str] = ()
+    ) -> None:
         self.service = service
         self.unit = unit
         self.server = server
         self.issues: list[Issue] = []
+        self.warnings = list(warnings)  # the server's, not about one object: the schema's
+        self._keys: dict[tuple[str, str, bool], list[Row]] = {}
 
     def tables(self, rows: dict[str, list[Row]]) -> tuple[Table, ...]:
+        """The schema's tables in name order; a table that cannot be built is an issue."""
         columns = _group(rows["columns"])
         visible = {table: {str(_text(c["name"])) for c in cols} for table, cols in columns.items()}
-        constraints = self._constraints(rows["constraints"], rows["key_columns"], visible)
+        constraints = self._constraint_rows(rows["constraints"], rows["key_columns"], visible)
         views = {_text(r["table_name"]): _text(r["definition"]) for r in rows["views"]}
         json_columns = {
             (_text(r["table_name"]), _text(r["column_name"]))
@@ -311,23 +318,38 @@ class _Builder:
         out: list[Table] = []
         for row in rows["tables"]:
             name = str(_text(row["table_name"]))
-            kind = str(_text(row["table_type"]))
-            is_view = kind == _VIEW
-            out.append(
-                Table(
+            fqn = table_fqn(self.unit.fqn, name)
+            if name not in columns:  # every MySQL relation has a column: this one is broken
+                self._broken(fqn, name, str(_text(row["table_type"])))
+                continue
+
+            def build(row: Row = row, name: str = name) -> Table:
+                kind = str(_text(row["table_type"]))
+                is_view = kind == _VIEW
+                return Table(
                     name=name,
                     database_schema=self.unit.fqn,
                     table_type=TableType.View if is_view else TableType.Regular,
                     description=None if is_view else (_text(row["comment"]) or None),
-                    columns=tuple(
-                        self._column(name, c, json_columns) for c in columns.get(name, ())
-                    ),
-                    constraints=constraints.get(name, ()),
+                    columns=tuple(self._column(name, c, json_columns) for c in columns[name]),
+                    constraints=self._constraints(constraints.get(name, [])),
                     view_definition=(views.get(name) or None) if is_view else None,
                     engine_table_type=None if kind in (_VIEW, _PLAIN_TABLE) else kind,
                 )
-            )
+
+            table = build_isolated(fqn, build, self.issues)
+            if table is not None:
+                out.append(table)
         return tuple(sorted(out, key=lambda t: t.name))
+
+    def _broken(self, fqn: str, name: str, kind: str) -> None:
+        """A relation without visible columns: a warning naming it (with the server's words)."""
+        quoted = f"'{self.unit.schema.name}.{name}'"
+        mine = [w for w in self.warnings if quoted in w]
+        self.warnings = [w for w in self.warnings if quoted not in w]
+        what = "view" if kind == _VIEW else "table"
+        cause = "; ".join(mine) or "no columns are visible (broken, or not readable by this user)"
+        self.issues.append(Issue(level="warning", fqn=fqn, message=f"{what} skipped: {cause}"))
 
     def _column(self, table: str, row: Row, json_columns: set[tuple[Any, Any]]) -> Column:
         name = str(_text(row["name"]))
@@ -357,9 +379,10 @@ class _Builder:
             description=_text(row["comment"]) or None,
         )
 
-    def _constraints(
+    def _constraint_rows(
         self, constraints: list[Row], key_columns: list[Row], visible: dict[str, set[str]]
-    ) -> dict[str, tuple[TableConstraint, ...]]:
+    ) -> dict[str, list[Row]]:
+        """Constraint rows by table; their key columns are kept for ``_constraints``."""
         keys: dict[tuple[str, str, bool], list[Row]] = defaultdict(list)
         for row in key_columns:
             is_fk = row["referred_table"] is not None
@@ -368,12 +391,22 @@ class _Builder:
             ):
                 continue  # MariaDB adds the hidden row_end of a system-versioned table to keys
             keys[(str(_text(row["table_name"])), str(_text(row["name"])), is_fk)].append(row)
-        out: dict[str, list[TableConstraint]] = defaultdict(list)
+        self._keys = keys
+        out: dict[str, list[Row]] = defaultdict(list)
+        for row in constraints:
+            out[str(_text(row["table_name"]))].append(row)
+        return out
+
+    def _constraints(self, constraints: list[Row]) -> tuple[TableConstraint, ...]:
+        """One table's constraints: primary key, then unique keys, then foreign keys."""
+        out: list[TableConstraint] = []
         for row in constraints:
             table, name = str(_text(row["table_name"])), str(_text(row["name"]))
             kind = _CONSTRAINT_TYPES[str(_text(row["constraint_type"]))]
             is_fk = kind is ConstraintType.FOREIGN_KEY
-            parts = sorted(keys.get((table, name, is_fk), ()), key=lambda r: r["ordinal_position"])
+            parts = sorted(
+                self._keys.get((table, name, is_fk), []), key=lambda r: r["ordinal_position"]
+            )
             if not parts:
                 continue  # e.g. a functional unique index: no plain columns to name
             referred: dict[str, Any] = {}
@@ -387,7 +420,7 @@ class _Builder:
                     ),
                     "referred_columns": tuple(str(_text(p["referred_column"])) for p in parts),
                 }
-            out[table].append(
+            out.append(
                 TableConstraint(
                     constraint_type=kind,
                     columns=tuple(str(_text(p["column_name"])) for p in parts),
@@ -395,14 +428,9 @@ class _Builder:
                     **referred,
                 )
             )
-        return {
-            table: tuple(
-                sorted(
-                    items, key=lambda c: (_CONSTRAINT_ORDER.get(c.constraint_type, 2), c.name or "")
-                )
-            )
-            for table, items in out.items()
-        }
+        return tuple(
+            sorted(out, key=lambda c: (_CONSTRAINT_ORDER.get(c.constraint_type, 2), c.name or ""))
+        )
 
 
 def _group(rows: Iterable[Row]) -> dict[str, list[Row]]:

@@ -12,6 +12,7 @@ import os
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any, Self
 
 from metaingest.config import PostgresSource
@@ -28,8 +29,9 @@ from metaingest.entities import (
     build_fqn,
 )
 from metaingest.errors import MissingDependencyError, SourceError
+from metaingest.report import Issue
 
-from .base import SchemaBatch, Unit
+from .base import SchemaBatch, Unit, build_isolated, table_fqn
 from .pool import KeyedPool
 from .sql import queries
 from .types import postgres_data_type, postgres_typmod
@@ -98,10 +100,17 @@ class PostgresConnector:
                 password=self._password(),
                 database=database,
                 timeout=source.connect_timeout,
-                server_settings={"application_name": source.application_name},
+                server_settings=self._server_settings(),
             )
         except self._source_errors as exc:
             raise self._source_error(database, exc) from exc
+
+    def _server_settings(self) -> dict[str, str]:
+        settings = {"application_name": self.source.application_name}
+        if self.source.statement_timeout is not None:
+            # in ms, at least 1: 0 would mean "no timeout"
+            settings["statement_timeout"] = str(max(1, round(self.source.statement_timeout * 1000)))
+        return settings
 
     def _password(self) -> str | None:
         password = self.source.password
@@ -171,10 +180,10 @@ class PostgresConnector:
             relations = await connection.fetch(self._sql["relations"], name)
             columns = await connection.fetch(self._sql["columns"], name)
             constraints = await connection.fetch(self._sql["constraints"], name)
-        tables = build_tables(
+        tables, issues = build_tables(
             self.service_name, unit.database.name, unit.schema, relations, columns, constraints
         )
-        return SchemaBatch(unit.database, unit.schema, tables)
+        return SchemaBatch(unit.database, unit.schema, tables, issues, discovered=len(relations))
 
     def peak_connections(self) -> int:
         """The most connections the pool held open at once."""
@@ -223,43 +232,61 @@ def build_tables(
     relations: Sequence[_Row],
     columns: Sequence[_Row],
     constraints: Sequence[_Row],
-) -> tuple[Table, ...]:
-    """Tables of one schema, in name order, from the rows of the three catalog queries."""
+) -> tuple[tuple[Table, ...], tuple[Issue, ...]]:
+    """Tables of one schema, in name order, from the rows of the three catalog queries.
+
+    A relation whose rows cannot be turned into an entity is left out and reported as an
+    error issue with its FQN; the other relations are still returned.
+    """
     columns_of = _group(columns)
     constraints_of = _group(constraints)
     tables = []
+    issues: list[Issue] = []
     for relation in relations:
-        relid = relation["relid"]
-        parent = None
-        if relation["parent_name"] is not None:
-            parent = build_fqn(
-                service, database, relation["parent_schema"], relation["parent_name"]
-            )
-        partitioning = None
-        if relation["partition_strategy"] is not None:
-            partitioning = Partitioning(
-                strategy=_STRATEGIES.get(relation["partition_strategy"], "UNKNOWN"),
-                columns=tuple(relation["partition_columns"]),
-                expression=relation["partition_key"],
-            )
-        definition = relation["view_definition"]
-        tables.append(
-            Table(
-                name=relation["name"],
-                database_schema=schema.fqn,
-                table_type=_TABLE_TYPES[relation["kind"]],
-                description=relation["description"],
-                columns=tuple(_column(row) for row in columns_of.get(relid, ())),
-                constraints=tuple(
-                    _constraint(service, database, row) for row in constraints_of.get(relid, ())
-                ),
-                view_definition=definition.strip() if definition is not None else None,
-                partitioning=partitioning,
-                partition_of=parent,
-                partition_bound=relation["partition_bound"],
-            )
+        table = build_isolated(
+            table_fqn(schema.fqn, relation["name"]),
+            partial(_table, service, database, schema, relation, columns_of, constraints_of),
+            issues,
         )
-    return tuple(sorted(tables, key=lambda table: table.name))
+        if table is not None:
+            tables.append(table)
+    return tuple(sorted(tables, key=lambda table: table.name)), tuple(issues)
+
+
+def _table(
+    service: str,
+    database: str,
+    schema: DatabaseSchema,
+    relation: _Row,
+    columns_of: Mapping[int, list[_Row]],
+    constraints_of: Mapping[int, list[_Row]],
+) -> Table:
+    relid = relation["relid"]
+    parent = None
+    if relation["parent_name"] is not None:
+        parent = build_fqn(service, database, relation["parent_schema"], relation["parent_name"])
+    partitioning = None
+    if relation["partition_strategy"] is not None:
+        partitioning = Partitioning(
+            strategy=_STRATEGIES.get(relation["partition_strategy"], "UNKNOWN"),
+            columns=tuple(relation["partition_columns"]),
+            expression=relation["partition_key"],
+        )
+    definition = relation["view_definition"]
+    return Table(
+        name=relation["name"],
+        database_schema=schema.fqn,
+        table_type=_TABLE_TYPES[relation["kind"]],
+        description=relation["description"],
+        columns=tuple(_column(row) for row in columns_of.get(relid, ())),
+        constraints=tuple(
+            _constraint(service, database, row) for row in constraints_of.get(relid, ())
+        ),
+        view_definition=definition.strip() if definition is not None else None,
+        partitioning=partitioning,
+        partition_of=parent,
+        partition_bound=relation["partition_bound"],
+    )
 
 
 def _column(row: _Row) -> Column:

@@ -21,7 +21,7 @@ import anyio
 from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect
 
 from metaingest.config import SqliteSource
-from metaingest.connectors.base import SchemaBatch, Unit
+from metaingest.connectors.base import SchemaBatch, Unit, build_isolated, table_fqn
 from metaingest.connectors.pool import KeyedPool
 from metaingest.connectors.sql import queries
 from metaingest.connectors.types import SQLITE, base_name, sqlite_affinity
@@ -34,7 +34,6 @@ from metaingest.entities import (
     Table,
     TableConstraint,
     TableType,
-    build_fqn,
     quote_name,
 )
 from metaingest.errors import SourceError
@@ -184,26 +183,31 @@ def _extract(conn: sqlite3.Connection, unit: Unit, service: str) -> SchemaBatch:
     columns: dict[str, list[Any]] = defaultdict(list)
     for row in column_rows:
         columns[row[0]].append(row)
-    constraints = _constraints(
-        conn, schema, columns, build_fqn(service, unit.database.name, schema)
-    )
+    uniques, keys = _constraint_rows(conn, schema)
     broken = {issue.fqn for issue in issues}
     tables = []
     for name, kind, sql in objects:
         is_view = kind == "view"
-        if is_view and f"{schema_fqn}.{quote_name(name)}" in broken:
+        fqn = table_fqn(schema_fqn, name)
+        if is_view and fqn in broken:
             continue
-        tables.append(
-            Table(
+
+        def build(name: str = name, sql: str = sql, is_view: bool = is_view) -> Table:
+            return Table(
                 name=name,
                 database_schema=schema_fqn,
                 table_type=TableType.View if is_view else TableType.Regular,
                 columns=tuple(_column(row) for row in columns.get(name, ())),
-                constraints=tuple(constraints.get(name, ())),
+                constraints=_constraints(name, columns, uniques, keys, schema_fqn),
                 view_definition=sql if is_view else None,
             )
-        )
-    return SchemaBatch(unit.database, unit.schema, tuple(tables), tuple(issues))
+
+        table = build_isolated(fqn, build, issues)
+        if table is not None:
+            tables.append(table)
+    return SchemaBatch(
+        unit.database, unit.schema, tuple(tables), tuple(issues), discovered=len(objects)
+    )
 
 
 def _column(row: Any) -> Column:
@@ -235,39 +239,48 @@ def _column(row: Any) -> Column:
     )
 
 
-def _constraints(
-    conn: sqlite3.Connection, schema: str, columns: dict[str, list[Any]], schema_fqn: str
-) -> dict[str, list[TableConstraint]]:
-    out: dict[str, list[TableConstraint]] = defaultdict(list)
-    primary: dict[str, tuple[str, ...]] = {}
-    for table, rows in columns.items():
-        keyed = sorted((row[6], row[2]) for row in rows if row[6])
-        if keyed:
-            primary[table] = tuple(name for _pk, name in keyed)
-            out[table].append(
-                TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, columns=primary[table])
-            )
-    uniques: dict[tuple[str, str], list[str | None]] = defaultdict(list)
+_Uniques = dict[str, dict[str, list[str | None]]]
+_Keys = dict[str, dict[int, list[Any]]]
+
+
+def _constraint_rows(conn: sqlite3.Connection, schema: str) -> tuple[_Uniques, _Keys]:
+    """Unique indexes (table → index → columns) and foreign keys (table → id → rows)."""
+    uniques: _Uniques = defaultdict(lambda: defaultdict(list))
     for table, index, _seq, column in _fetch(conn, "unique_indexes", schema, schema, schema):
-        uniques[(table, index)].append(column)
-    for (table, index), cols in sorted(uniques.items()):
+        uniques[table][index].append(column)
+    keys: _Keys = defaultdict(lambda: defaultdict(list))
+    for row in _fetch(conn, "foreign_keys", schema, schema):
+        keys[row[0]][row[1]].append(row)
+    return uniques, keys
+
+
+def _primary(rows: list[Any]) -> tuple[str, ...]:
+    return tuple(name for _pk, name in sorted((row[6], row[2]) for row in rows if row[6]))
+
+
+def _constraints(
+    table: str, columns: dict[str, list[Any]], uniques: _Uniques, keys: _Keys, schema_fqn: str
+) -> tuple[TableConstraint, ...]:
+    """One table's constraints: primary key, unique indexes by name, foreign keys by id."""
+    out: list[TableConstraint] = []
+    primary = _primary(columns.get(table, []))
+    if primary:
+        out.append(TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, columns=primary))
+    for index, cols in sorted(uniques.get(table, {}).items()):
         if all(cols):  # an expression index has no column name: not a column constraint
-            out[table].append(
+            out.append(
                 TableConstraint(
                     constraint_type=ConstraintType.UNIQUE,
                     columns=tuple(c for c in cols if c),
                     name=None if index.startswith("sqlite_autoindex_") else index,
                 )
             )
-    keys: dict[tuple[str, int], list[Any]] = defaultdict(list)
-    for row in _fetch(conn, "foreign_keys", schema, schema):
-        keys[(row[0], row[1])].append(row)
-    for (table, _id), rows in sorted(keys.items()):
+    for _id, rows in sorted(keys.get(table, {}).items()):
         target = rows[0][3]
         referred = [row[5] for row in rows]
         if any(r is None for r in referred):  # REFERENCES t without columns: t's primary key
-            referred = list(primary.get(target, ()))
-        out[table].append(
+            referred = list(_primary(columns.get(target, [])))
+        out.append(
             TableConstraint(
                 constraint_type=ConstraintType.FOREIGN_KEY,
                 columns=tuple(row[4] for row in rows),
@@ -275,4 +288,4 @@ def _constraints(
                 referred_columns=tuple(referred),
             )
         )
-    return out
+    return tuple(out)
