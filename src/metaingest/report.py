@@ -49,6 +49,11 @@ class UnitTiming(BaseModel):
     status: Literal["ok", "error"]
     tables: int = 0
     attempts: int = 1
+    # relations the connector listed (None: it does not say), and what became of them
+    discovered: int | None = None
+    delivered: int = 0
+    filtered: int = 0
+    failed: int = 0
 
 
 class Report(BaseModel):
@@ -68,6 +73,7 @@ class Report(BaseModel):
     units_total: int = 0
     units_ok: int = 0
     units_failed: int = 0
+    units_partial: int = 0  # delivered, but with table-level errors: not counted as success
     peak_connections: int = 0
     wall_seconds: float = 0.0
     cancelled: bool = False
@@ -109,10 +115,10 @@ class Report(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def success_pct(self) -> float:
-        """Percentage of units delivered without a unit-level failure."""
+        """Percentage of units delivered whole: no unit-level failure, no table-level error."""
         if self.units_total == 0:
             return 100.0
-        return round(100.0 * self.units_ok / self.units_total, 2)
+        return round(100.0 * (self.units_ok - self.units_partial) / self.units_total, 2)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

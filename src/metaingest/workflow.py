@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream
 
+from .accounting import UnitCounts, account
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
 from .entities import VIEW_TYPES, Database
@@ -88,6 +89,7 @@ class Workflow:
         self.redact = Redactor(secrets_of(source))
         self._tracker = ProgressTracker(self.report, observer)
         self._databases: list[DiscoveredDatabase] = []
+        self._unit_counts: dict[str, UnitCounts] = {}
         self._database_filter = Filter.from_config(source.database_filter)
         self._schema_filter = Filter.from_config(
             source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
@@ -136,11 +138,13 @@ class Workflow:
             wanted = source.include_views if is_view else source.include_tables
             if wanted and self._table_filter(table.name):
                 kept.append(table)
-        dropped = len(batch.tables) - len(kept)
-        if dropped == 0:
+        counts, shortfall = account(batch, len(kept))
+        self._unit_counts[batch.fqn] = counts
+        self.report.filtered.tables += counts.filtered
+        issues = batch.issues if shortfall is None else (*batch.issues, shortfall)
+        if counts.filtered == 0 and shortfall is None:
             return batch
-        self.report.filtered.tables += dropped
-        return SchemaBatch(batch.database, batch.schema, tuple(kept), batch.issues)
+        return SchemaBatch(batch.database, batch.schema, tuple(kept), issues, batch.discovered)
 
     def _count(self, batch: SchemaBatch, databases: set[str]) -> None:
         report = self.report
@@ -155,7 +159,9 @@ class Workflow:
                 report.tables += 1
             report.columns += len(table.columns)
         for issue in batch.issues:
-            report.add_issue(issue.level, issue.fqn, issue.message)
+            report.add_issue(issue.level, issue.fqn, self.redact(issue.message))
+        if any(issue.level == "error" for issue in batch.issues):
+            report.units_partial += 1
 
     @asynccontextmanager
     async def stream(self) -> AsyncIterator[ObjectReceiveStream[SchemaBatch]]:
@@ -200,6 +206,9 @@ class Workflow:
             self.report.cancelled = True
             raise
         finally:
+            for timing in self.report.units:
+                if timing.fqn in self._unit_counts:
+                    self._unit_counts[timing.fqn].apply(timing)
             self.report.units.sort(key=lambda u: u.fqn)
             self.report.wall_seconds = round(time.perf_counter() - started, 6)
             tracker.set_phase("finished")
@@ -212,7 +221,10 @@ class Workflow:
             async with self.stream() as batches:
                 async for batch in batches:
                     await sink.write(batch)
-            await sink.aclose(commit=True)
+            # Every batch is in: publish whole. A cancellation arriving now would otherwise
+            # interrupt the await while the worker thread still renames the file into place.
+            with anyio.CancelScope(shield=True):
+                await sink.aclose(commit=True)
             committed = True
         finally:
             if not committed:
