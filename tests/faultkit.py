@@ -1,0 +1,115 @@
+"""Helpers shared by the fault-injection tests (tests/test_faults_*.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import asyncpg
+
+from metaingest.config import WorkflowConfig, parse_config
+from metaingest.connectors import create_connector
+from metaingest.connectors.base import Connector, SchemaBatch, Unit
+from metaingest.entities import Database, DatabaseSchema
+from metaingest.report import Report
+from metaingest.workflow import Workflow
+
+from .conftest import PgServer
+
+Hook = Callable[[Unit, Any, int], Awaitable[None]]
+
+
+def pg_ident(name: str) -> str:
+    """A PostgreSQL identifier in double quotes, inner quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def config_of(source: dict[str, Any], out: Path, **workflow: Any) -> WorkflowConfig:
+    """A workflow config writing JSONL to ``out``; retries back off quickly by default."""
+    settings = {"retry_backoff": 0.05, **workflow}
+    return parse_config(
+        {"source": source, "sink": {"type": "jsonl", "path": str(out)}, "workflow": settings}
+    )
+
+
+class Hooked:
+    """Delegates to the real connector; awaits ``hook(unit, connection, attempt)`` first."""
+
+    def __init__(self, config: WorkflowConfig, hook: Hook) -> None:
+        self.inner: Connector[Any] = create_connector(config.source)
+        self.service_name = self.inner.service_name
+        self.hook = hook
+        self.attempts: dict[str, int] = {}
+
+    async def __aenter__(self) -> Hooked:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.inner.aclose()
+
+    async def list_databases(self) -> list[Database]:
+        return await self.inner.list_databases()
+
+    async def list_schemas(self, database: Database) -> list[DatabaseSchema]:
+        return await self.inner.list_schemas(database)
+
+    def connection(self, database: Database) -> AbstractAsyncContextManager[Any]:
+        return self.inner.connection(database)
+
+    async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
+        attempt = self.attempts[unit.schema.name] = self.attempts.get(unit.schema.name, 0) + 1
+        await self.hook(unit, connection, attempt)
+        return await self.inner.extract(unit, connection)
+
+    def peak_connections(self) -> int:
+        return self.inner.peak_connections()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def run(config: WorkflowConfig, hook: Hook | None = None) -> Report:
+    """Run the workflow (through ``Hooked`` when a hook is given) within a generous bound."""
+    connector = Hooked(config, hook) if hook is not None else None
+    with anyio.fail_after(45):
+        return await Workflow(config, connector=connector).run()
+
+
+async def pg_execute(server: PgServer, database: str, script: str) -> None:
+    """Run a script of statements in ``database``."""
+    conn = await asyncpg.connect(
+        host=server.host, port=server.port, user=server.user, database=database
+    )
+    try:
+        await conn.execute(script)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def pg_side(server: PgServer, database: str = "postgres", **kw: Any) -> AsyncIterator[Any]:
+    """A connection outside the run, for watching and perturbing the server."""
+    conn = await asyncpg.connect(
+        host=server.host, port=server.port, database=database, **{"user": server.user, **kw}
+    )
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def pg_wait_gone(side: Any, application_name: str, within: float = 2.0) -> int:
+    """Poll pg_stat_activity until the run's connections are gone; the last count seen."""
+    count = -1
+    with anyio.move_on_after(within):
+        while count != 0:
+            count = await side.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                application_name,
+            )
+            if count:
+                await anyio.sleep(0.02)
+    return count
