@@ -167,3 +167,17 @@ def test_readme_documents_commands_and_exit_codes() -> None:
         assert text in readme, text
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 130 |", "| 143 |"):
         assert code in readme, code
+
+
+def test_schema_describes_every_key() -> None:
+    schema = json.loads(run("schema").stdout)
+    defs = schema["$defs"]
+
+    def described(prop: dict[str, object]) -> bool:
+        ref = prop.get("$ref")
+        target = defs[str(ref).rsplit("/", 1)[1]] if ref else {}
+        return "description" in prop or "description" in target
+
+    for owner in [schema, *defs.values()]:
+        for key, prop in owner.get("properties", {}).items():
+            assert described(prop), key
