@@ -38,7 +38,14 @@ SYSTEM_SCHEMAS: dict[str, tuple[str, ...]] = {
     "mysql": ("^mysql$", "^information_schema$", "^performance_schema$", "^sys$"),
     "mariadb": ("^mysql$", "^information_schema$", "^performance_schema$", "^sys$"),
     "sqlite": (),
-    "sqlalchemy": ("^information_schema$", "^pg_catalog$", "^pg_toast", "^mysql$", "^sys$"),
+    "sqlalchemy": (
+        "^information_schema$",
+        "^pg_catalog$",
+        "^pg_toast",
+        "^mysql$",
+        "^performance_schema$",
+        "^sys$",
+    ),
 }
 
 
