@@ -180,13 +180,13 @@ async def test_transient_errors_are_retried_on_a_fresh_connection(tmp_path: Path
     clean = await Workflow(config).run()
     expected = (tmp_path / "out.jsonl").read_bytes()
     failures = {"s01": 2, "s03": 1}
-    connections: dict[str, list[int]] = {"s01": [], "s03": []}
+    connections: dict[str, list[sqlite3.Connection]] = {"s01": [], "s03": []}
 
     class Flaky(Observed):
         async def extract(self, unit: Unit, connection: sqlite3.Connection) -> SchemaBatch:
             name = unit.schema.name
             if name in failures:
-                connections[name].append(id(connection))
+                connections[name].append(connection)  # kept alive, so ids stay distinct
                 if failures[name]:
                     failures[name] -= 1
                     raise ConnectionResetError(f"connection reset while reading {name}")
@@ -201,7 +201,7 @@ async def test_transient_errors_are_retried_on_a_fresh_connection(tmp_path: Path
     assert attempts["svc.main.s03"] == 2
     assert attempts["svc.main.s00"] == 1
     # each retry ran on a fresh connection: the failed one was closed, not pooled again
-    assert len(set(connections["s01"])) == 3
+    assert len({id(c) for c in connections["s01"]}) == 3
     assert connector._pool.statistics().open == 0
     assert report.tables == clean.tables
 
