@@ -129,9 +129,7 @@ class SqliteConnector:
 
     async def extract(self, unit: Unit, connection: sqlite3.Connection) -> SchemaBatch:
         """Extract one schema in a worker thread with four catalog queries."""
-        return await anyio.to_thread.run_sync(
-            _extract, connection, unit, self.service_name, limiter=self._limiter
-        )
+        return await anyio.to_thread.run_sync(_extract, connection, unit, limiter=self._limiter)
 
     def peak_connections(self) -> int:
         """The most sqlite3 connections open at once."""
@@ -160,7 +158,7 @@ def _fetch(conn: sqlite3.Connection, name: str, schema: str, *args: Any, only: s
     return conn.execute(sql, args).fetchall()
 
 
-def _extract(conn: sqlite3.Connection, unit: Unit, service: str) -> SchemaBatch:
+def _extract(conn: sqlite3.Connection, unit: Unit) -> SchemaBatch:
     schema = unit.schema.name
     schema_fqn = unit.schema.fqn
     objects = _fetch(conn, "objects", schema)
@@ -178,7 +176,7 @@ def _extract(conn: sqlite3.Connection, unit: Unit, service: str) -> SchemaBatch:
                 column_rows += _fetch(conn, "columns", schema, schema, name, only="AND m.name = ?")
             except sqlite3.Error as exc:
                 issues.append(
-                    Issue(level="warning", fqn=f"{schema_fqn}.{quote_name(name)}", message=str(exc))
+                    Issue(level="warning", fqn=table_fqn(schema_fqn, name), message=str(exc))
                 )
     columns: dict[str, list[Any]] = defaultdict(list)
     for row in column_rows:
