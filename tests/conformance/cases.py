@@ -125,13 +125,6 @@ CASES = (
         "postgres",
         _native("postgres"),
         Capabilities(_PG),
-        known_bugs={
-            "test_ordinal_positions_count_live_columns": (
-                "postgres connector bug: ordinal_position is pg_attribute.attnum, which keeps "
-                "the gap of a dropped column (core.history: first=1, third=3); fix: number "
-                "the live columns (row_number() over attnum) in sql/postgres.sql"
-            )
-        },
     ),
     Case("sqlalchemy-postgresql+asyncpg", "postgres", _generic, Capabilities(_PG)),
     Case("mysql", "mysql", _native("mysql"), Capabilities(_MARIADB, view_comments=False)),

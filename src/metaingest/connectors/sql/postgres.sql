@@ -1,7 +1,8 @@
 -- Catalog queries for PostgreSQL (pg_catalog, 12 and later). Every value is a bind parameter
 -- ($1, ...). The per-schema queries (relations, columns, constraints) each read the whole
 -- schema at once, so a schema costs three queries whatever its number of tables; rows are
--- matched to their relation by oid in Python.
+-- matched to their relation by oid in Python. They reach the schema's rows through indexes
+-- only (pg_depend, then oids), so that a schema costs its own size, not the database's.
 
 -- name: databases
 SELECT d.datname AS name, pg_catalog.shobj_description(d.oid, 'pg_database') AS description
@@ -24,6 +25,27 @@ ORDER BY n.nspname;
 -- name: relations
 -- partition_key is pg_get_partkeydef's whole key (``RANGE (a, lower(b))``); partition_columns
 -- are its plain-column parts in key order (an expression part has attnum 0 and no column).
+WITH rel AS (
+    -- The schema's relations. pg_class has no index on relnamespace alone, but a relation
+    -- depends on its schema in pg_depend, which is indexed by referenced object: so a schema
+    -- costs its own size, not the database's. A schema made by initdb (oid below 16384,
+    -- FirstNormalObjectId) may be pinned, and then has no such rows: pg_class is scanned for
+    -- it. (As an array: a plain scan here would be sized as the whole pg_class by the planner,
+    -- which would then plan every join below as a scan too.)
+    SELECT d.objid AS oid
+    FROM pg_catalog.pg_namespace AS n
+    JOIN pg_catalog.pg_depend AS d
+        ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+        AND d.refobjid = n.oid AND d.refobjsubid = 0
+        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
+    WHERE n.nspname = $1 AND n.oid >= 16384
+  UNION ALL
+    SELECT unnest(ARRAY(
+        SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid
+    ))
+    FROM pg_catalog.pg_namespace AS n
+    WHERE n.nspname = $1 AND n.oid < 16384
+)
 SELECT
     c.oid AS relid,
     c.relname AS name,
@@ -41,43 +63,91 @@ SELECT
     ) AS partition_columns,
     CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END
         AS partition_bound,
-    parent_ns.nspname AS parent_schema,
+    -- a schema's name by oid through the catalog cache: a join to pg_namespace is planned as a
+    -- scan of it per row while its statistics are stale (right after many schemas are made)
+    CASE WHEN parent.oid IS NOT NULL THEN (pg_catalog.pg_identify_object_as_address(
+        'pg_catalog.pg_namespace'::pg_catalog.regclass, parent.relnamespace, 0
+    )).object_names[1] END AS parent_schema,
     parent.relname AS parent_name
-FROM pg_catalog.pg_class AS c
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+FROM rel
+JOIN pg_catalog.pg_class AS c ON c.oid = rel.oid
 LEFT JOIN pg_catalog.pg_partitioned_table AS pt ON pt.partrelid = c.oid
 LEFT JOIN pg_catalog.pg_inherits AS i ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_catalog.pg_class AS parent ON parent.oid = i.inhparent
-LEFT JOIN pg_catalog.pg_namespace AS parent_ns ON parent_ns.oid = parent.relnamespace
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY c.relname;
 
 -- name: columns
 -- A domain is resolved to its innermost base type (a domain may sit on a domain): that base
 -- type classifies the column, while ``display`` keeps the domain's name. An array's element
 -- type is resolved the same way; typmod is the column's, else the (element) domain's.
-WITH RECURSIVE domain_chain AS (
-    SELECT t.oid AS domain_oid, t.typbasetype AS base_oid, t.typtypmod AS typmod,
-           t.typnotnull AS not_null
+-- position numbers the live columns 1..n in attnum order (a dropped column leaves no gap).
+WITH RECURSIVE rel AS (
+    -- the schema's relations, as in relations
+    SELECT d.objid AS oid
+    FROM pg_catalog.pg_namespace AS n
+    JOIN pg_catalog.pg_depend AS d
+        ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+        AND d.refobjid = n.oid AND d.refobjsubid = 0
+        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
+    WHERE n.nspname = $1 AND n.oid >= 16384
+  UNION ALL
+    SELECT unnest(ARRAY(
+        SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid
+    ))
+    FROM pg_catalog.pg_namespace AS n
+    WHERE n.nspname = $1 AND n.oid < 16384
+),
+att AS MATERIALIZED (
+    -- everything read per column, by index from the schema's relations
+    SELECT a.attrelid, a.attname, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
+           a.attidentity,
+           row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) AS position,
+           pg_catalog.format_type(a.atttypid, a.atttypmod) AS display,
+           CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
+               AS default_value,
+           CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
+               AS generated,
+           pg_catalog.col_description(a.attrelid, a.attnum) AS description
+    FROM rel
+    JOIN pg_catalog.pg_class AS c ON c.oid = rel.oid
+    JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid
+    LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+),
+-- every type the columns' types lead to through domain bases and array elements, read from
+-- pg_type by oid: the domain chains below are followed within these, not in all of pg_type
+used_type AS (
+    SELECT t.oid, t.typtype, t.typcategory, t.typbasetype, t.typelem, t.typtypmod, t.typnotnull
     FROM pg_catalog.pg_type AS t
-    WHERE t.typtype = 'd'
+    WHERE t.oid IN (SELECT a.atttypid FROM att AS a)
+  UNION
+    SELECT t.oid, t.typtype, t.typcategory, t.typbasetype, t.typelem, t.typtypmod, t.typnotnull
+    FROM used_type AS u
+    JOIN pg_catalog.pg_type AS t ON t.oid IN (u.typbasetype, u.typelem)
+),
+domain_chain AS (
+    SELECT u.oid AS domain_oid, u.typbasetype AS base_oid, u.typtypmod AS typmod,
+           u.typnotnull AS not_null
+    FROM used_type AS u
+    WHERE u.typtype = 'd'
   UNION ALL
     SELECT d.domain_oid, t.typbasetype,
            CASE WHEN d.typmod >= 0 THEN d.typmod ELSE t.typtypmod END,
            d.not_null OR t.typnotnull
     FROM domain_chain AS d
-    JOIN pg_catalog.pg_type AS t ON t.oid = d.base_oid AND t.typtype = 'd'
+    JOIN used_type AS t ON t.oid = d.base_oid AND t.typtype = 'd'
 ),
 domain_base AS (
     SELECT d.*
     FROM domain_chain AS d
-    JOIN pg_catalog.pg_type AS t ON t.oid = d.base_oid AND t.typtype <> 'd'
+    JOIN used_type AS t ON t.oid = d.base_oid AND t.typtype <> 'd'
 )
 SELECT
     a.attrelid AS relid,
     a.attname AS name,
-    a.attnum AS position,
-    pg_catalog.format_type(a.atttypid, a.atttypmod) AS display,
+    a.position,
+    a.display,
     pg_catalog.format_type(bt.oid, NULL) AS base_type,
     bt.typtype::text AS base_kind,
     pg_catalog.format_type(et.oid, NULL) AS element_type,
@@ -85,29 +155,37 @@ SELECT
     CASE WHEN a.atttypmod >= 0 THEN a.atttypmod ELSE COALESCE(db.typmod, edb.typmod, -1) END
         AS typmod,
     a.attnotnull OR COALESCE(db.not_null, false) AS not_null,
-    CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
-        AS default_value,
-    CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
-        AS generated,
+    a.default_value,
+    a.generated,
     a.attidentity::text AS identity,
-    pg_catalog.col_description(a.attrelid, a.attnum) AS description
-FROM pg_catalog.pg_attribute AS a
-JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    a.description
+FROM att AS a
 LEFT JOIN domain_base AS db ON db.domain_oid = a.atttypid
-JOIN pg_catalog.pg_type AS bt ON bt.oid = COALESCE(db.base_oid, a.atttypid)
+JOIN used_type AS bt ON bt.oid = COALESCE(db.base_oid, a.atttypid)
 LEFT JOIN domain_base AS edb ON bt.typcategory = 'A' AND edb.domain_oid = bt.typelem
-LEFT JOIN pg_catalog.pg_type AS et
-    ON bt.typcategory = 'A' AND et.oid = COALESCE(edb.base_oid, bt.typelem)
-LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-  AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN used_type AS et ON bt.typcategory = 'A' AND et.oid = COALESCE(edb.base_oid, bt.typelem)
 ORDER BY a.attrelid, a.attnum;
 
 -- name: constraints
 -- A foreign key to a partitioned table has a clone per partition of that table, on the same
 -- relation and with the key as parent: those are skipped. Clones a partition inherits from its
 -- partitioned parent sit on the partition itself, so they are kept.
+WITH rel AS (
+    -- the schema's relations, as in relations
+    SELECT d.objid AS oid
+    FROM pg_catalog.pg_namespace AS n
+    JOIN pg_catalog.pg_depend AS d
+        ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+        AND d.refobjid = n.oid AND d.refobjsubid = 0
+        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
+    WHERE n.nspname = $1 AND n.oid >= 16384
+  UNION ALL
+    SELECT unnest(ARRAY(
+        SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid
+    ))
+    FROM pg_catalog.pg_namespace AS n
+    WHERE n.nspname = $1 AND n.oid < 16384
+)
 SELECT
     con.conrelid AS relid,
     con.conname AS name,
@@ -118,7 +196,10 @@ SELECT
         JOIN pg_catalog.pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
         ORDER BY k.ord
     ) AS columns,
-    ref_ns.nspname AS referred_schema,
+    -- the schema's name as parent_schema in relations
+    CASE WHEN ref.oid IS NOT NULL THEN (pg_catalog.pg_identify_object_as_address(
+        'pg_catalog.pg_namespace'::pg_catalog.regclass, ref.relnamespace, 0
+    )).object_names[1] END AS referred_schema,
     ref.relname AS referred_table,
     ARRAY(
         SELECT a.attname
@@ -126,12 +207,11 @@ SELECT
         JOIN pg_catalog.pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
         ORDER BY k.ord
     ) AS referred_columns
-FROM pg_catalog.pg_constraint AS con
-JOIN pg_catalog.pg_class AS c ON c.oid = con.conrelid
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+FROM rel
+JOIN pg_catalog.pg_class AS c ON c.oid = rel.oid
+JOIN pg_catalog.pg_constraint AS con ON con.conrelid = c.oid
 LEFT JOIN pg_catalog.pg_class AS ref ON con.contype = 'f' AND ref.oid = con.confrelid
-LEFT JOIN pg_catalog.pg_namespace AS ref_ns ON ref_ns.oid = ref.relnamespace
-WHERE n.nspname = $1 AND con.contype IN ('p', 'u', 'f')
+WHERE con.contype IN ('p', 'u', 'f')
   AND NOT EXISTS (
       SELECT 1 FROM pg_catalog.pg_constraint AS up
       WHERE up.oid = con.conparentid AND up.conrelid = con.conrelid
