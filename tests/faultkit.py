@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,12 @@ import asyncpg
 
 from metaingest.config import WorkflowConfig, parse_config
 from metaingest.connectors import create_connector
-from metaingest.connectors.base import Connector, SchemaBatch, Unit
-from metaingest.entities import Database, DatabaseSchema
+from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.report import Report
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer
+from .wrappers import Delegating
 
 Hook = Callable[[Unit, Any, int], Awaitable[None]]
 
@@ -35,40 +35,18 @@ def config_of(source: dict[str, Any], out: Path, **workflow: Any) -> WorkflowCon
     )
 
 
-class Hooked:
+class Hooked(Delegating):
     """Delegates to the real connector; awaits ``hook(unit, connection, attempt)`` first."""
 
     def __init__(self, config: WorkflowConfig, hook: Hook) -> None:
-        self.inner: Connector[Any] = create_connector(config.source)
-        self.service_name = self.inner.service_name
+        super().__init__(create_connector(config.source))
         self.hook = hook
         self.attempts: dict[str, int] = {}
-
-    async def __aenter__(self) -> Hooked:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.inner.aclose()
-
-    async def list_databases(self) -> list[Database]:
-        return await self.inner.list_databases()
-
-    async def list_schemas(self, database: Database) -> list[DatabaseSchema]:
-        return await self.inner.list_schemas(database)
-
-    def connection(self, database: Database) -> AbstractAsyncContextManager[Any]:
-        return self.inner.connection(database)
 
     async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
         attempt = self.attempts[unit.schema.name] = self.attempts.get(unit.schema.name, 0) + 1
         await self.hook(unit, connection, attempt)
         return await self.inner.extract(unit, connection)
-
-    def peak_connections(self) -> int:
-        return self.inner.peak_connections()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def run(config: WorkflowConfig, hook: Hook | None = None) -> Report:

@@ -14,11 +14,12 @@ import pytest
 from metaingest.config import WorkflowConfig, parse_config
 from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.connectors.postgres import PostgresConnector
-from metaingest.entities import Database, DatabaseSchema
+from metaingest.entities import Database
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer
 from .test_postgres_catalog import FIXTURE, load_script
+from .wrappers import Delegating
 
 pytestmark = pytest.mark.postgres
 
@@ -43,36 +44,14 @@ def source(server: PgServer, database: str) -> dict[str, Any]:
     return out
 
 
-class NoExtract:
+class NoExtract(Delegating):
     """The real connector, with extraction and unit connections forbidden."""
-
-    def __init__(self, inner: PostgresConnector) -> None:
-        self.inner = inner
-        self.service_name = inner.service_name
-
-    async def __aenter__(self) -> NoExtract:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.inner.aclose()
-
-    async def list_databases(self) -> list[Database]:
-        return await self.inner.list_databases()
-
-    async def list_schemas(self, database: Database) -> list[DatabaseSchema]:
-        return await self.inner.list_schemas(database)
 
     def connection(self, database: Database) -> Any:
         raise AssertionError("a dry run must not lend a unit connection")
 
     async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
         raise AssertionError("a dry run must not extract")
-
-    def peak_connections(self) -> int:
-        return self.inner.peak_connections()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def config_for(server: PgServer, database: str, out: Path) -> WorkflowConfig:

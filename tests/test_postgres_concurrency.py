@@ -17,11 +17,11 @@ from anyio.abc import TaskStatus
 from metaingest.config import WorkflowConfig, parse_config
 from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.connectors.postgres import PostgresConnector
-from metaingest.entities import Database, DatabaseSchema
 from metaingest.report import Report
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer, unique_name
+from .wrappers import Delegating
 
 pytestmark = pytest.mark.postgres
 
@@ -140,7 +140,7 @@ async def sampled_run(server: PgServer, config: WorkflowConfig) -> tuple[Report,
     return report, sampler.samples
 
 
-class Wrapped:
+class Wrapped(Delegating):
     """Delegates to a PostgresConnector; runs ``before`` ahead of one schema's extract."""
 
     def __init__(
@@ -149,36 +149,14 @@ class Wrapped:
         schema: str,
         before: Callable[[Any], Awaitable[None]],
     ) -> None:
-        self.inner = PostgresConnector(config.source)  # type: ignore[arg-type]
-        self.service_name = self.inner.service_name
+        super().__init__(PostgresConnector(config.source))  # type: ignore[arg-type]
         self.schema = schema
         self.before = before
-
-    async def __aenter__(self) -> Wrapped:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.inner.aclose()
-
-    async def list_databases(self) -> list[Database]:
-        return await self.inner.list_databases()
-
-    async def list_schemas(self, database: Database) -> list[DatabaseSchema]:
-        return await self.inner.list_schemas(database)
-
-    def connection(self, database: Database) -> Any:
-        return self.inner.connection(database)
 
     async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
         if unit.schema.name == self.schema:
             await self.before(connection)
         return await self.inner.extract(unit, connection)
-
-    def peak_connections(self) -> int:
-        return self.inner.peak_connections()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def written_schemas(path: Path) -> list[str]:
