@@ -1,4 +1,4 @@
-"""Helpers shared by the fault-injection tests (tests/test_faults_*.py)."""
+"""Helpers shared by the fault-injection tests (tests/test_faults_*.py) and PostgreSQL tests."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from metaingest.config import WorkflowConfig, parse_config
@@ -18,7 +19,8 @@ from metaingest.entities import Database
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer
-from .test_postgres_catalog import FIXTURE, load_script
+from .faultkit import pg_execute
+from .test_postgres_catalog import FIXTURE
 from .wrappers import Delegating
 
 pytestmark = pytest.mark.postgres
@@ -29,7 +31,7 @@ def fixture_db(postgres_server: PgServer) -> Iterator[str]:
     """The PostgreSQL fixture catalog in a database of its own."""
     name = postgres_server.create_database()
     try:
-        load_script(postgres_server, name, FIXTURE.read_text(encoding="utf-8"))
+        anyio.run(pg_execute, postgres_server, name, FIXTURE.read_text(encoding="utf-8"))
         yield name
     finally:
         postgres_server.drop_database(name)

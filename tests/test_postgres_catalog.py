@@ -19,6 +19,7 @@ from metaingest.errors import MissingDependencyError, SourceError
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer, unique_name
+from .faultkit import pg_execute
 from .openmetadata import validation_errors
 
 pytestmark = pytest.mark.postgres
@@ -29,29 +30,12 @@ GOLDEN_DATABASE = "mi_test_golden"  # stands for the random database name in the
 REGENERATE = os.environ.get("METAINGEST_REGENERATE_GOLDEN") == "1"
 
 
-def load_script(server: PgServer, database: str, script: str) -> None:
-    """Run a multi-statement script (simple query protocol) in ``database``."""
-
-    async def go() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(
-            host=server.host, port=server.port, user=server.user, database=database
-        )
-        try:
-            await conn.execute(script)
-        finally:
-            await conn.close()
-
-    anyio.run(go)
-
-
 @pytest.fixture(scope="module")
 def catalog_db(postgres_server: PgServer) -> Iterator[str]:
     """A database loaded with the fixture catalog, shared by this module's tests."""
     name = postgres_server.create_database()
     try:
-        load_script(postgres_server, name, FIXTURE.read_text(encoding="utf-8"))
+        anyio.run(pg_execute, postgres_server, name, FIXTURE.read_text(encoding="utf-8"))
         postgres_server.run(name, f"COMMENT ON DATABASE \"{name}\" IS 'The fixture catalog'")
         yield name
     finally:

@@ -4,13 +4,12 @@ overlap, isolation of a failing unit, and cancellation."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import anyio
-import asyncpg
 import pytest
 from anyio.abc import TaskStatus
 
@@ -21,6 +20,7 @@ from metaingest.report import Report
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer, unique_name
+from .faultkit import pg_execute, pg_side, pg_wait_gone
 from .wrappers import Delegating
 
 pytestmark = pytest.mark.postgres
@@ -44,17 +44,8 @@ def catalog_script(schemas: int, tables: int) -> str:
 def create_catalog(server: PgServer, schemas: int, tables: int) -> str:
     name = server.create_database()
 
-    async def go() -> None:
-        conn = await asyncpg.connect(
-            host=server.host, port=server.port, user=server.user, database=name
-        )
-        try:
-            await conn.execute(catalog_script(schemas, tables))
-        finally:
-            await conn.close()
-
     try:
-        anyio.run(go)
+        anyio.run(pg_execute, server, name, catalog_script(schemas, tables))
     except BaseException:
         server.drop_database(name)
         raise
@@ -93,20 +84,9 @@ def make_config(
     )
 
 
-@asynccontextmanager
-async def side_connection(server: PgServer) -> AsyncIterator[Any]:
+def side_connection(server: PgServer) -> AbstractAsyncContextManager[Any]:
     """A connection outside the run (its own application_name) for watching the server."""
-    conn = await asyncpg.connect(
-        host=server.host,
-        port=server.port,
-        user=server.user,
-        database="postgres",
-        server_settings={"application_name": unique_name("mi_side_")},
-    )
-    try:
-        yield conn
-    finally:
-        await conn.close()
+    return pg_side(server, server_settings={"application_name": unique_name("mi_side_")})
 
 
 COUNT = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
@@ -280,11 +260,7 @@ async def test_cancellation_returns_every_connection(
                 assert await side.fetchval(COUNT, application_name) >= 1
                 scope.cancel()
         assert scope.cancel_called
-        remaining = -1
-        with anyio.move_on_after(2):
-            while remaining != 0:
-                remaining = await side.fetchval(COUNT, application_name)
-                await anyio.sleep(0.02)
+        remaining = await pg_wait_gone(side, application_name)
     assert remaining == 0
     assert workflow.report.cancelled
     assert not out.exists()
