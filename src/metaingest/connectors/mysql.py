@@ -300,6 +300,7 @@ class _Builder:
         self.service = service
         self.unit = unit
         self.server = server
+        self._quotes_defaults = server.quotes_defaults  # read once, not per column
         self.issues: list[Issue] = []
         self.warnings = list(warnings)  # the server's, not about one object: the schema's
         self._keys: dict[tuple[str, str, bool], list[Row]] = {}
@@ -354,14 +355,12 @@ class _Builder:
     def _column(self, table: str, row: Row, json_columns: set[tuple[Any, Any]]) -> Column:
         name = str(_text(row["name"]))
         display = str(_text(row["column_type"]))
-        data_type = mysql_data_type(display)
-        if (table, name) in json_columns:
-            data_type = DataType.JSON
-        elif data_type is DataType.UNKNOWN:
+        data_type = DataType.JSON if (table, name) in json_columns else mysql_data_type(display)
+        if data_type is DataType.UNKNOWN:
             fqn = build_fqn(self.service, self.unit.database.name, self.unit.schema.name, table)
             self.issues.append(Issue(level="warning", fqn=fqn, message=f"{name}: type {display}"))
         extra = _text(row["extra"]) or ""
-        exact = data_type in (DataType.DECIMAL, DataType.NUMERIC)
+        exact = data_type is DataType.DECIMAL or data_type is DataType.NUMERIC
         return Column(
             name=name,
             ordinal_position=int(row["ordinal_position"]),
@@ -372,7 +371,7 @@ class _Builder:
             scale=_int(row["numeric_scale"]) if exact else None,
             nullable=_text(row["is_nullable"]) == "YES",
             default=normalize_default(
-                _text(row["column_default"]), data_type, extra, self.server.quotes_defaults
+                _text(row["column_default"]), data_type, extra, self._quotes_defaults
             ),
             generated=_text(row["generation_expression"]) or None,
             identity="AUTO_INCREMENT" if "auto_increment" in extra.lower() else None,

@@ -12,7 +12,7 @@ import os
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Self
 
 from metaingest.config import PostgresSource
@@ -292,16 +292,9 @@ def _table(
 
 
 def _column(row: _Row) -> Column:
-    element = row["element_type"]
-    array_type = None
-    if element is not None:  # the type modifier of an array column belongs to its elements
-        data_type = DataType.ARRAY
-        array_type = postgres_data_type(row["element_kind"], element)
-        facets = postgres_typmod(element, row["typmod"])
-    else:
-        data_type = postgres_data_type(row["base_kind"], row["base_type"])
-        facets = postgres_typmod(row["base_type"], row["typmod"])
-    length, precision, scale = facets
+    data_type, array_type, (length, precision, scale) = _column_type(
+        row["base_kind"], row["base_type"], row["element_kind"], row["element_type"], row["typmod"]
+    )
     return Column(
         name=row["name"],
         ordinal_position=row["position"],
@@ -317,6 +310,22 @@ def _column(row: _Row) -> Column:
         identity=_IDENTITIES.get(row["identity"]),
         description=row["description"],
     )
+
+
+@lru_cache(maxsize=4096)
+def _column_type(
+    base_kind: str | None,
+    base_type: str,
+    element_kind: str | None,
+    element_type: str | None,
+    typmod: int,
+) -> tuple[DataType, DataType | None, tuple[int | None, int | None, int | None]]:
+    """(data_type, array_data_type, (length, precision, scale)): a pure function of the
+    column's type, of which a schema has few distinct ones, so cached."""
+    if element_type is not None:  # the type modifier of an array column belongs to its elements
+        array_type = postgres_data_type(element_kind, element_type)
+        return DataType.ARRAY, array_type, postgres_typmod(element_type, typmod)
+    return postgres_data_type(base_kind, base_type), None, postgres_typmod(base_type, typmod)
 
 
 def _constraint(service: str, database: str, row: _Row) -> TableConstraint:

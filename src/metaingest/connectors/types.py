@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql
@@ -34,7 +35,12 @@ __all__ = [
 
 _SUFFIX = re.compile(r"\s*(\(.*\))?\s*(\[\])*\s*$")
 
+# The functions of a type name below are pure and called once per column, over a handful of
+# distinct names: cached (bounded, as the names come from the catalogs being read).
+_CACHE_SIZE = 4096
 
+
+@lru_cache(maxsize=_CACHE_SIZE)
 def base_name(type_name: str) -> str:
     """``character varying(20)[]`` → ``character varying``; lower case, single spaces."""
     name = _SUFFIX.sub("", type_name.strip().lower())
@@ -158,6 +164,7 @@ POSTGRES: dict[str, DataType] = {
 _VARHDRSZ = 4  # atttypmod of character types and numeric counts PostgreSQL's varlena header
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def postgres_data_type(kind: str | None, name: str) -> DataType:
     """DataType of a non-array type: by ``pg_type.typtype`` kind, then by name."""
     if kind == "e":
@@ -167,6 +174,7 @@ def postgres_data_type(kind: str | None, name: str) -> DataType:
     return lookup(POSTGRES, name, DataType.UNKNOWN)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def postgres_typmod(name: str, typmod: int) -> tuple[int | None, int | None, int | None]:
     """(data_length, precision, scale) encoded in an ``atttypmod`` of type ``name``."""
     if typmod < 0:
@@ -240,6 +248,7 @@ MYSQL: dict[str, DataType] = {
 MYSQL_SIZED = frozenset({DataType.CHAR, DataType.VARCHAR, DataType.BINARY, DataType.VARBINARY})
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def mysql_data_type(column_type: str) -> DataType:
     """The DataType of a MySQL/MariaDB ``COLUMN_TYPE`` (``int(10) unsigned`` → INT)."""
     words = column_type.lower().split("(", 1)[0].split()
