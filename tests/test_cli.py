@@ -4,37 +4,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .clikit import ROOT, build_demo, run_cli
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "metaingest", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 @pytest.fixture
 def demo_dir(tmp_path: Path) -> Path:
     """A copy of the quick start: the demo built and its workflow file, in tmp_path."""
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "build_demo.py"), "out/demo"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
-    (tmp_path / "demo.yaml").write_text(
-        (ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    build_demo(tmp_path)
     return tmp_path
 
 

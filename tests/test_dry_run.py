@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from metaingest.connectors.postgres import PostgresConnector
 from metaingest.entities import Database
 from metaingest.workflow import Workflow
 
+from .clikit import run_cli, write_workflow
 from .conftest import PgServer
 from .faultkit import pg_execute
 from .test_postgres_catalog import FIXTURE
@@ -91,21 +91,12 @@ async def test_dry_run_extracts_nothing_and_plans_the_real_run(
 def test_cli_dry_run_lists_what_the_real_run_extracts(
     postgres_server: PgServer, fixture_db: str, tmp_path: Path
 ) -> None:
-    workflow = tmp_path / "pg.yaml"
-    doc = {
-        "source": source(postgres_server, fixture_db),
-        "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")},
-    }
-    workflow.write_text(json.dumps(doc), encoding="utf-8")
+    workflow = write_workflow(
+        tmp_path / "pg.yaml", source(postgres_server, fixture_db), tmp_path / "out.jsonl"
+    )
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "metaingest", "ingest", "-c", str(workflow), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_cli("ingest", "-c", str(workflow), *args)
 
     dry = cli("--dry-run")
     assert (dry.returncode, dry.stderr) == (0, ""), dry.stderr

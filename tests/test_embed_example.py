@@ -17,12 +17,12 @@ from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.connectors.postgres import PostgresConnector
 from metaingest.workflow import Workflow
 
+from .clikit import ROOT, build_demo
 from .conftest import PgServer, unique_name
 from .test_progress import many_schemas_script
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
-import embed_server  # noqa: E402
+import embed_server
 
 SCHEMAS = 6
 
@@ -167,15 +167,7 @@ async def http_first_event(port: int) -> tuple[int, str]:
 
 
 def test_example_runs_as_a_program_on_the_demo(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "build_demo.py"), "out/demo"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
-    (tmp_path / "demo.yaml").write_text(
-        (ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    build_demo(tmp_path)
     with subprocess.Popen(
         [sys.executable, str(ROOT / "examples" / "embed_server.py"), "demo.yaml", "--port", "0"],
         cwd=tmp_path,

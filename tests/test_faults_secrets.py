@@ -9,9 +9,6 @@ there: PostgreSQL runs with a password that is sent and ignored, MariaDB checks 
 from __future__ import annotations
 
 import functools
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,28 +17,16 @@ import yaml
 
 from metaingest.config import parse_config
 
+from .clikit import free_port, run_cli
 from .conftest import MysqlServer, PgServer, quote_mysql, unique_name
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = "S3cr3t-" + unique_name("")  # what the config carries
 RIGHT = "R1ght-" + unique_name("")  # the MariaDB user's real password
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @functools.cache
 def has_log_file() -> bool:
-    result = subprocess.run(
-        [sys.executable, "-m", "metaingest", "ingest", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return "--log-file" in result.stdout
+    return "--log-file" in run_cli("ingest", "--help").stdout
 
 
 def ingest(tmp_path: Path, source: dict[str, object], debug: bool) -> tuple[int, str, str]:
@@ -55,14 +40,7 @@ def ingest(tmp_path: Path, source: dict[str, object], debug: bool) -> tuple[int,
         args += ["--log-file", "run.log"]
     if debug:
         args.append("--debug")
-    result = subprocess.run(
-        [sys.executable, "-m", "metaingest", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(*args, cwd=tmp_path)
     written = [p.read_text(encoding="utf-8") for p in tmp_path.iterdir() if p.name != "f.yaml"]
     return result.returncode, result.stderr, "\n".join([result.stdout, result.stderr, *written])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from metaingest.logs import configure_logging, redact_handlers
 from metaingest.redact import Redactor
 
+from .clikit import run_cli, write_workflow
 from .conftest import PgServer, unique_name
 
 PASSWORD = "mi-pw-" + unique_name("")
@@ -46,30 +46,19 @@ def test_json_log_file_parses_and_never_holds_the_password(
     )
     url = f"postgresql://{postgres_server.user}:{PASSWORD}@127.0.0.1:{postgres_server.port}"
     source = {"type": "postgres", "url": f"{url}/{pg_database}", "service_name": "pg"}
-    workflow = tmp_path / "pg.yaml"
-    doc = {"source": source, "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")}}
-    workflow.write_text(json.dumps(doc), encoding="utf-8")
+    workflow = write_workflow(tmp_path / "pg.yaml", source, tmp_path / "out.jsonl")
     log_file = tmp_path / "run.log"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "metaingest",
-            "ingest",
-            "-c",
-            str(workflow),
-            "-q",
-            "--log-level",
-            "debug",
-            "--log-format",
-            "json",
-            "--log-file",
-            str(log_file),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_cli(
+        "ingest",
+        "-c",
+        str(workflow),
+        "-q",
+        "--log-level",
+        "debug",
+        "--log-format",
+        "json",
+        "--log-file",
+        str(log_file),
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     lines = log_file.read_text(encoding="utf-8").splitlines()
@@ -118,21 +107,6 @@ def test_text_and_json_formats_redact_message_extras_and_tracebacks(
 
 
 def test_log_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "metaingest",
-            "ingest",
-            "-c",
-            "x.yaml",
-            "--log-file",
-            str(tmp_path / "missing" / "run.log"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("ingest", "-c", "x.yaml", "--log-file", str(tmp_path / "missing" / "run.log"))
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "metaingest: error: --log-file: No such file or directory\n"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from metaingest.report import MAX_ISSUES, Report, write_report
+
+from .clikit import run_cli, write_workflow
 
 BROKEN = MAX_ISSUES + 150
 
@@ -41,27 +41,10 @@ def test_cli_report_holds_every_issue(tmp_path: Path) -> None:
             conn.execute(f"CREATE VIEW v{index:05d} AS SELECT id FROM gone")
         conn.execute("DROP TABLE gone")
     conn.close()
-    workflow = tmp_path / "w.yaml"
-    doc = {
-        "source": {"type": "sqlite", "path": str(db), "service_name": "s"},
-        "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")},
-    }
-    workflow.write_text(json.dumps(doc), encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "metaingest",
-            "ingest",
-            "-c",
-            str(workflow),
-            "--report",
-            str(tmp_path / "report.json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    source = {"type": "sqlite", "path": str(db), "service_name": "s"}
+    workflow = write_workflow(tmp_path / "w.yaml", source, tmp_path / "out.jsonl")
+    result = run_cli(
+        "ingest", "-c", str(workflow), "--report", str(tmp_path / "report.json"), timeout=120
     )
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,28 +16,13 @@ from metaingest.config import parse_config
 from metaingest.connectors.base import Unit
 from metaingest.connectors.postgres import PostgresConnector
 
+from .clikit import free_port, run_cli, write_workflow
 from .conftest import MysqlServer, PgServer, quote_mysql, unique_name
 
 
 def run_check(tmp_path: Path, source: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    workflow = tmp_path / "check.yaml"
-    doc = {"source": source, "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")}}
-    workflow.write_text(json.dumps(doc), encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "metaingest", "test-connection", "-c", str(workflow)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    workflow = write_workflow(tmp_path / "check.yaml", source, tmp_path / "out.jsonl")
+    return run_cli("test-connection", "-c", str(workflow))
 
 
 @pytest.fixture

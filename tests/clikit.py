@@ -1,0 +1,54 @@
+"""Helpers for tests that run the command line in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m metaingest ARGS``; capture stdout and stderr as text, never raise."""
+    return subprocess.run(
+        [sys.executable, "-m", "metaingest", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write_workflow(path: Path, source: dict[str, Any], out: Path) -> Path:
+    """Write a workflow file at ``path``: ``source`` into a JSONL sink at ``out``."""
+    doc = {"source": source, "sink": {"type": "jsonl", "path": str(out)}}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def build_demo(directory: Path) -> None:
+    """The quick start in ``directory``: the demo built (out/demo) and its demo.yaml."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "build_demo.py"), "out/demo"],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+    )
+    (directory / "demo.yaml").write_text(
+        (ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
