@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -44,11 +43,3 @@ def build_demo(directory: Path) -> None:
     (directory / "demo.yaml").write_text(
         (ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port

@@ -8,6 +8,7 @@ which turns the skip into a failure.
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,14 @@ def unavailable(what: str, exc: BaseException) -> None:
 
 def unique_name(prefix: str = "mi_test_") -> str:
     return prefix + uuid.uuid4().hex[:10]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 @dataclass

@@ -17,8 +17,8 @@ import yaml
 
 from metaingest.config import parse_config
 
-from .clikit import free_port, run_cli
-from .conftest import MysqlServer, PgServer, quote_mysql, unique_name
+from .clikit import run_cli
+from .conftest import MysqlServer, PgServer, free_port, quote_mysql, unique_name
 
 SECRET = "S3cr3t-" + unique_name("")  # what the config carries
 RIGHT = "R1ght-" + unique_name("")  # the MariaDB user's real password
@@ -50,18 +50,24 @@ def assert_no_secret(everything: str) -> None:
     assert RIGHT not in everything
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("debug", [False, True])
-def test_postgres_wrong_port(postgres_server: PgServer, tmp_path: Path, debug: bool) -> None:
-    port = free_port()
-    source = postgres_server.source("postgres", port=port, password=SECRET)
-    code, stderr, everything = ingest(tmp_path, source, debug)
+def assert_failed(code: int, stderr: str, everything: str, debug: bool) -> None:
+    """No secret anywhere; a traceback with --debug, else exit 2 and one line of error."""
     assert_no_secret(everything)
     if debug:
         assert code != 0 and "Traceback" in stderr
     else:
         assert code == 2
         assert stderr.count("\n") == 1 and stderr.startswith("metaingest: error: ")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("debug", [False, True])
+def test_postgres_wrong_port(postgres_server: PgServer, tmp_path: Path, debug: bool) -> None:
+    port = free_port()
+    source = postgres_server.source("postgres", port=port, password=SECRET)
+    code, stderr, everything = ingest(tmp_path, source, debug)
+    assert_failed(code, stderr, everything, debug)
+    if not debug:
         assert f"127.0.0.1:{port}" in stderr and "refused" in stderr.lower()
 
 
@@ -95,12 +101,8 @@ def test_mariadb_wrong_password(
 ) -> None:
     source = mysql_server.source(username=maria_user, password=SECRET)
     code, stderr, everything = ingest(tmp_path, source, debug)
-    assert_no_secret(everything)
-    if debug:
-        assert code != 0 and "Traceback" in stderr
-    else:
-        assert code == 2
-        assert stderr.count("\n") == 1 and stderr.startswith("metaingest: error: ")
+    assert_failed(code, stderr, everything, debug)
+    if not debug:
         assert f"127.0.0.1:{mysql_server.port}" in stderr
         assert maria_user in stderr and "Access denied" in stderr
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import uuid
 from collections.abc import Iterator
@@ -11,23 +10,17 @@ from typing import Any
 
 import pytest
 
-from metaingest.config import MysqlSource, parse_config
+from metaingest.config import MysqlSource, WorkflowConfig, parse_config
 from metaingest.connectors import create_connector
 from metaingest.connectors.base import Unit
 from metaingest.connectors.mysql import MysqlConnector, ServerInfo, _Builder, normalize_default
 from metaingest.entities import Database, DatabaseSchema, DataType
 from metaingest.errors import MissingDependencyError, SourceError
 from metaingest.workflow import Workflow
-from tests.conftest import MysqlServer
+from tests.conftest import MysqlServer, free_port
 
 PASSWORD = "Right-" + uuid.uuid4().hex
 WRONG = "Wrong-" + uuid.uuid4().hex
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def source(**values: Any) -> MysqlSource:
@@ -36,6 +29,16 @@ def source(**values: Any) -> MysqlSource:
     )
     assert isinstance(config.source, MysqlSource)
     return config.source
+
+
+def one_schema(mysql_server: MysqlServer, name: str, tmp_path: Path) -> WorkflowConfig:
+    """A workflow config for schema ``name`` only, writing JSONL into ``tmp_path``."""
+    return parse_config(
+        {
+            "source": mysql_server.source(schema_filter={"includes": [f"^{name}$"]}),
+            "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")},
+        }
+    )
 
 
 @pytest.fixture
@@ -204,12 +207,7 @@ async def test_server_warnings_become_issues(mysql_server: MysqlServer, tmp_path
             f"DROP TABLE `{name}`.gone",
             f"CREATE TABLE `{name}`.fine (a INT)",
         )
-        config = parse_config(
-            {
-                "source": mysql_server.source(schema_filter={"includes": [f"^{name}$"]}),
-                "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")},
-            }
-        )
+        config = one_schema(mysql_server, name, tmp_path)
         report = await Workflow(config).run()
     finally:
         mysql_server.drop_schemas([name])
@@ -231,12 +229,7 @@ async def test_names_that_differ_only_in_case(mysql_server: MysqlServer, tmp_pat
             f"CREATE TABLE `{name}`.T (upper_id INT PRIMARY KEY)",
             f"CREATE TABLE `{name}`.t (lower_id INT, UNIQUE KEY PRIMARY_ish (lower_id))",
         )
-        config = parse_config(
-            {
-                "source": mysql_server.source(schema_filter={"includes": [f"^{name}$"]}),
-                "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")},
-            }
-        )
+        config = one_schema(mysql_server, name, tmp_path)
         tables = []
         async with Workflow(config).stream() as batches:
             async for batch in batches:

@@ -16,8 +16,8 @@ from metaingest.config import parse_config
 from metaingest.connectors.base import Unit
 from metaingest.connectors.postgres import PostgresConnector
 
-from .clikit import free_port, run_cli, write_workflow
-from .conftest import MysqlServer, PgServer, quote_mysql, unique_name
+from .clikit import run_cli, write_workflow
+from .conftest import MysqlServer, PgServer, free_port, quote_mysql, unique_name
 
 
 def run_check(tmp_path: Path, source: dict[str, Any]) -> subprocess.CompletedProcess[str]:
