@@ -19,6 +19,7 @@ from metaingest.workflow import Workflow
 
 from .clikit import ROOT, build_demo
 from .conftest import PgServer, unique_name
+from .faultkit import pg_side
 from .test_progress import many_schemas_script
 
 sys.path.insert(0, str(ROOT / "examples"))
@@ -68,19 +69,12 @@ def six_db(postgres_server: PgServer) -> Iterator[str]:
 
 
 async def server_connections(server: PgServer, application_name: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(
-        host=server.host, port=server.port, user=server.user, database="postgres"
-    )
-    try:
-        count: int = await conn.fetchval(
+    async with pg_side(server) as side:
+        count: int = await side.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
             application_name,
         )
         return count
-    finally:
-        await conn.close()
 
 
 @pytest.mark.postgres
