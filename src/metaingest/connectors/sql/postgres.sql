@@ -54,11 +54,19 @@ SELECT
     CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) END
         AS view_definition,
     CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key,
-    pt.partstrat::text AS partition_strategy,
+    -- pg_partitioned_table by subqueries, so by its index per relation: joined, it is planned
+    -- as a scan per relation while its statistics are stale
+    CASE WHEN c.relkind = 'p' THEN (
+        SELECT pt.partstrat::text
+        FROM pg_catalog.pg_partitioned_table AS pt
+        WHERE pt.partrelid = c.oid
+    ) END AS partition_strategy,
     ARRAY(
         SELECT a.attname
-        FROM unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k (attnum, ord)
+        FROM pg_catalog.pg_partitioned_table AS pt
+        CROSS JOIN unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k (attnum, ord)
         JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = k.attnum
+        WHERE c.relkind = 'p' AND pt.partrelid = c.oid
         ORDER BY k.ord
     ) AS partition_columns,
     CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END
@@ -71,7 +79,6 @@ SELECT
     parent.relname AS parent_name
 FROM rel
 JOIN pg_catalog.pg_class AS c ON c.oid = rel.oid
-LEFT JOIN pg_catalog.pg_partitioned_table AS pt ON pt.partrelid = c.oid
 LEFT JOIN pg_catalog.pg_inherits AS i ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_catalog.pg_class AS parent ON parent.oid = i.inhparent
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
