@@ -16,6 +16,7 @@ from metaingest.connectors import mysql as mysql_module
 from metaingest.connectors import sqlite as sqlite_module
 from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.connectors.postgres import PostgresConnector
+from metaingest.connectors.sql import queries
 from metaingest.connectors.sqlite import SqliteConnector
 from metaingest.report import Report
 from metaingest.workflow import Workflow
@@ -48,7 +49,7 @@ class _Corrupting:
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         rows = [dict(r) for r in await self._inner.fetch(sql, *args)]
-        if "a.attnum AS position" in sql:
+        if sql == queries("postgres")["columns"]:
             t1 = await self._inner.fetchval("SELECT $1::regclass::oid", f"{args[0]}.t1")
             for row in rows:
                 if row["relid"] == t1 and row["name"] == "b":
