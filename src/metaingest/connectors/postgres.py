@@ -17,7 +17,6 @@ from typing import Any, Self
 
 from metaingest.config import PostgresSource
 from metaingest.entities import (
-    Column,
     ConstraintType,
     Database,
     DatabaseSchema,
@@ -275,41 +274,46 @@ def _table(
             expression=relation["partition_key"],
         )
     definition = relation["view_definition"]
-    return Table(
-        name=relation["name"],
-        database_schema=schema.fqn,
-        table_type=_TABLE_TYPES[relation["kind"]],
-        description=relation["description"],
-        columns=tuple(_column(row) for row in columns_of.get(relid, ())),
-        constraints=tuple(
-            _constraint(service, database, row) for row in constraints_of.get(relid, ())
-        ),
-        view_definition=definition.strip() if definition is not None else None,
-        partitioning=partitioning,
-        partition_of=parent,
-        partition_bound=relation["partition_bound"],
+    return Table.model_validate(
+        {
+            "name": relation["name"],
+            "database_schema": schema.fqn,
+            "table_type": _TABLE_TYPES[relation["kind"]],
+            "description": relation["description"],
+            # field dicts, validated into Column entities by the table's own validation: one
+            # call into pydantic per table rather than one per column
+            "columns": [_column_fields(row) for row in columns_of.get(relid, ())],
+            "constraints": tuple(
+                _constraint(service, database, row) for row in constraints_of.get(relid, ())
+            ),
+            "view_definition": definition.strip() if definition is not None else None,
+            "partitioning": partitioning,
+            "partition_of": parent,
+            "partition_bound": relation["partition_bound"],
+        }
     )
 
 
-def _column(row: _Row) -> Column:
+def _column_fields(row: _Row) -> dict[str, Any]:
+    """The fields of one Column, from a row of the columns query."""
     data_type, array_type, (length, precision, scale) = _column_type(
         row["base_kind"], row["base_type"], row["element_kind"], row["element_type"], row["typmod"]
     )
-    return Column(
-        name=row["name"],
-        ordinal_position=row["position"],
-        data_type=data_type,
-        data_type_display=row["display"],
-        data_length=length,
-        precision=precision,
-        scale=scale,
-        array_data_type=array_type,
-        nullable=not row["not_null"],
-        default=row["default_value"],
-        generated=row["generated"],
-        identity=_IDENTITIES.get(row["identity"]),
-        description=row["description"],
-    )
+    return {
+        "name": row["name"],
+        "ordinal_position": row["position"],
+        "data_type": data_type,
+        "data_type_display": row["display"],
+        "data_length": length,
+        "precision": precision,
+        "scale": scale,
+        "array_data_type": array_type,
+        "nullable": not row["not_null"],
+        "default": row["default_value"],
+        "generated": row["generated"],
+        "identity": _IDENTITIES.get(row["identity"]),
+        "description": row["description"],
+    }
 
 
 @lru_cache(maxsize=4096)
