@@ -27,7 +27,6 @@ from typing import Any, Self
 
 from metaingest.config import MysqlSource
 from metaingest.entities import (
-    Column,
     ConstraintType,
     Database,
     DatabaseSchema,
@@ -327,15 +326,19 @@ class _Builder:
             def build(row: Row = row, name: str = name) -> Table:
                 kind = str(_text(row["table_type"]))
                 is_view = kind == _VIEW
-                return Table(
-                    name=name,
-                    database_schema=self.unit.fqn,
-                    table_type=TableType.View if is_view else TableType.Regular,
-                    description=None if is_view else (_text(row["comment"]) or None),
-                    columns=tuple(self._column(name, c, json_columns) for c in columns[name]),
-                    constraints=self._constraints(constraints.get(name, [])),
-                    view_definition=(views.get(name) or None) if is_view else None,
-                    engine_table_type=None if kind in (_VIEW, _PLAIN_TABLE) else kind,
+                return Table.model_validate(
+                    {
+                        "name": name,
+                        "database_schema": self.unit.fqn,
+                        "table_type": TableType.View if is_view else TableType.Regular,
+                        "description": None if is_view else (_text(row["comment"]) or None),
+                        # field dicts, validated into Column entities by the table's own
+                        # validation: one call into pydantic per table, not one per column
+                        "columns": [self._column(name, c, json_columns) for c in columns[name]],
+                        "constraints": self._constraints(constraints.get(name, [])),
+                        "view_definition": (views.get(name) or None) if is_view else None,
+                        "engine_table_type": None if kind in (_VIEW, _PLAIN_TABLE) else kind,
+                    }
                 )
 
             table = build_isolated(fqn, build, self.issues)
@@ -352,7 +355,8 @@ class _Builder:
         cause = "; ".join(mine) or "no columns are visible (broken, or not readable by this user)"
         self.issues.append(Issue(level="warning", fqn=fqn, message=f"{what} skipped: {cause}"))
 
-    def _column(self, table: str, row: Row, json_columns: set[tuple[Any, Any]]) -> Column:
+    def _column(self, table: str, row: Row, json_columns: set[tuple[Any, Any]]) -> dict[str, Any]:
+        """The fields of one Column, from a row of the columns query."""
         name = str(_text(row["name"]))
         display = str(_text(row["column_type"]))
         data_type = DataType.JSON if (table, name) in json_columns else mysql_data_type(display)
@@ -361,22 +365,22 @@ class _Builder:
             self.issues.append(Issue(level="warning", fqn=fqn, message=f"{name}: type {display}"))
         extra = _text(row["extra"]) or ""
         exact = data_type is DataType.DECIMAL or data_type is DataType.NUMERIC
-        return Column(
-            name=name,
-            ordinal_position=int(row["ordinal_position"]),
-            data_type=data_type,
-            data_type_display=display,
-            data_length=_int(row["char_length"]) if data_type in MYSQL_SIZED else None,
-            precision=_int(row["numeric_precision"]) if exact else None,
-            scale=_int(row["numeric_scale"]) if exact else None,
-            nullable=_text(row["is_nullable"]) == "YES",
-            default=normalize_default(
+        return {
+            "name": name,
+            "ordinal_position": int(row["ordinal_position"]),
+            "data_type": data_type,
+            "data_type_display": display,
+            "data_length": _int(row["char_length"]) if data_type in MYSQL_SIZED else None,
+            "precision": _int(row["numeric_precision"]) if exact else None,
+            "scale": _int(row["numeric_scale"]) if exact else None,
+            "nullable": _text(row["is_nullable"]) == "YES",
+            "default": normalize_default(
                 _text(row["column_default"]), data_type, extra, self._quotes_defaults
             ),
-            generated=_text(row["generation_expression"]) or None,
-            identity="AUTO_INCREMENT" if "auto_increment" in extra.lower() else None,
-            description=_text(row["comment"]) or None,
-        )
+            "generated": _text(row["generation_expression"]) or None,
+            "identity": "AUTO_INCREMENT" if "auto_increment" in extra.lower() else None,
+            "description": _text(row["comment"]) or None,
+        }
 
     def _constraint_rows(
         self, constraints: list[Row], key_columns: list[Row], visible: dict[str, set[str]]
