@@ -5,8 +5,9 @@ enums, arrays, partitions, awkward names). They must agree on every table (prese
 comment), column (names in order, position, nullability, DataType, array item type, length,
 precision, scale, default, generation expression, identity, comment) and PRIMARY KEY /
 UNIQUE / FOREIGN KEY constraint. Every disagreement is either an ``ALLOWED`` difference,
-named with its reason, or a ``KNOWN_BUGS`` entry, which is a strict xfail of its own;
-anything else fails, and so does an allow-list entry that no longer occurs. View
+named with its reason, or a ``KNOWN_BUGS`` entry (a bug of ours, tolerated until fixed:
+none at present; when one is added, give it a strict xfail test of its own); anything else
+fails, and so does an allow-list entry that no longer occurs. View
 definitions are not compared: both are pg_get_viewdef, pretty-printed or not.
 
 MariaDB: tests/test_mysql.py::test_differential_with_sqlalchemy_connector holds native
@@ -143,15 +144,3 @@ def test_native_and_generic_agree_but_for_named_differences(
     extra, stale = unexpected(found, ALLOWED, bugs)
     assert extra == []
     assert stale == [], "stale ALLOWED entries: remove them"
-
-
-@pytest.mark.parametrize("bug", sorted(KNOWN_BUGS))
-def test_known_bug_is_fixed(
-    bug: str, both: tuple[str, dict[str, Table], dict[str, Table]], request: pytest.FixtureRequest
-) -> None:
-    """Each known bug, a strict xfail: once fixed it XPASSes; then drop its KNOWN_BUGS entry."""
-    reason, cells = KNOWN_BUGS[bug]
-    request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-    database, native, generic = both
-    found = differences(native, generic, {f"pg.{database}.": "pg.DB."})
-    assert set(cells).isdisjoint(found), reason
