@@ -242,9 +242,8 @@ class MysqlConnector:
         warnings: list[str] = []
         rows: dict[str, list[Row]] = {}
         for name in names:
-            fetched = await _fetch(connection, name, schema, warnings)
-            # the views compare names with a case-insensitive collation: keep exact matches
-            rows[name] = [r for r in fetched if _text(r["table_schema"]) == schema]
+            # exact (binary) schema matches only: the queries say so themselves
+            rows[name] = await _fetch(connection, name, schema, warnings)
         builder = _Builder(self.service_name, unit, server, list(dict.fromkeys(warnings)))
         tables = builder.tables(rows)
         issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in builder.warnings]
@@ -280,10 +279,11 @@ class MysqlConnector:
 async def _fetch(
     connection: Any, name: str, schema: str | None = None, warnings: list[str] | None = None
 ) -> list[Row]:
-    """Run one named catalog query with ``schema`` as its bind parameter."""
+    """Run one named catalog query with ``schema`` as its every bind parameter."""
+    sql = queries("mysql")[name]
     async with connection.cursor() as cursor:
         cursor.server_warnings = []
-        await cursor.execute(queries("mysql")[name], None if schema is None else (schema,))
+        await cursor.execute(sql, None if schema is None else (schema,) * sql.count("%s"))
         rows: list[Row] = list(await cursor.fetchall())
         if warnings is not None:
             warnings.extend(cursor.server_warnings)

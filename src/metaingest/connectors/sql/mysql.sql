@@ -1,8 +1,10 @@
 -- Catalog queries for MySQL and MariaDB. Every value is a bind parameter (%s); each
 -- per-schema query reads one information_schema view for the whole schema, so a schema
--- costs the same number of queries whatever its number of tables. Rows are matched to
--- tables in Python by exact (binary) name, because information_schema compares names
--- case-insensitively.
+-- costs the same number of queries whatever its number of tables. information_schema
+-- compares names case-insensitively: the first condition on the schema lets the server
+-- open only that schema, the second (binary) keeps exact matches. Rows are matched to
+-- tables in Python by exact name. Only columns the connector uses are selected: the
+-- client decodes every value in Python (PyMySQL).
 
 -- name: schemas
 SELECT SCHEMA_NAME AS name
@@ -15,50 +17,50 @@ FROM information_schema.SCHEMATA
 ORDER BY SCHEMA_NAME;
 
 -- name: tables
-SELECT TABLE_SCHEMA AS table_schema, TABLE_NAME AS table_name, TABLE_TYPE AS table_type,
+SELECT TABLE_NAME AS table_name, TABLE_TYPE AS table_type,
        TABLE_COMMENT AS comment
 FROM information_schema.TABLES
-WHERE TABLE_SCHEMA = %s;
+WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s;
 
 -- name: columns
-SELECT TABLE_SCHEMA AS table_schema, TABLE_NAME AS table_name, COLUMN_NAME AS name,
+SELECT TABLE_NAME AS table_name, COLUMN_NAME AS name,
        ORDINAL_POSITION AS ordinal_position, COLUMN_TYPE AS column_type,
-       DATA_TYPE AS data_type, CHARACTER_MAXIMUM_LENGTH AS char_length,
+       CHARACTER_MAXIMUM_LENGTH AS char_length,
        NUMERIC_PRECISION AS numeric_precision, NUMERIC_SCALE AS numeric_scale,
        IS_NULLABLE AS is_nullable, COLUMN_DEFAULT AS column_default, EXTRA AS extra,
        GENERATION_EXPRESSION AS generation_expression, COLUMN_COMMENT AS comment
 FROM information_schema.COLUMNS
-WHERE TABLE_SCHEMA = %s;
+WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s;
 
 -- name: constraints
-SELECT TABLE_SCHEMA AS table_schema, TABLE_NAME AS table_name,
+SELECT TABLE_NAME AS table_name,
        CONSTRAINT_NAME AS name, CONSTRAINT_TYPE AS constraint_type
 FROM information_schema.TABLE_CONSTRAINTS
-WHERE TABLE_SCHEMA = %s
+WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s
   AND CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY');
 
 -- name: key_columns
-SELECT TABLE_SCHEMA AS table_schema, TABLE_NAME AS table_name,
+SELECT TABLE_NAME AS table_name,
        CONSTRAINT_NAME AS name, COLUMN_NAME AS column_name,
        ORDINAL_POSITION AS ordinal_position,
        REFERENCED_TABLE_SCHEMA AS referred_schema, REFERENCED_TABLE_NAME AS referred_table,
        REFERENCED_COLUMN_NAME AS referred_column
 FROM information_schema.KEY_COLUMN_USAGE
-WHERE TABLE_SCHEMA = %s;
+WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s;
 
 -- name: views
-SELECT TABLE_SCHEMA AS table_schema, TABLE_NAME AS table_name,
+SELECT TABLE_NAME AS table_name,
        VIEW_DEFINITION AS definition
 FROM information_schema.VIEWS
-WHERE TABLE_SCHEMA = %s;
+WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s;
 
 -- name: json_checks
 -- MariaDB's JSON is LONGTEXT with a column-level CHECK (json_valid(`column`)), which is
 -- named after its column (MariaDB >= 10.3.10; LEVEL exists only from 10.5.10).
-SELECT CONSTRAINT_SCHEMA AS table_schema, TABLE_NAME AS table_name,
+SELECT TABLE_NAME AS table_name,
        CONSTRAINT_NAME AS column_name, CHECK_CLAUSE AS check_clause
 FROM information_schema.CHECK_CONSTRAINTS
-WHERE CONSTRAINT_SCHEMA = %s;
+WHERE CONSTRAINT_SCHEMA = %s AND BINARY CONSTRAINT_SCHEMA = %s;
 
 -- name: probe
 -- test-connection: can this schema's catalog be read? No row when it is not visible.
