@@ -21,9 +21,7 @@ from metaingest.entities import (
     Database,
     DatabaseSchema,
     DataType,
-    Partitioning,
     Table,
-    TableConstraint,
     TableType,
     build_fqn,
 )
@@ -247,12 +245,13 @@ def build_tables(
     """
     columns_of = _group(columns)
     constraints_of = _group(constraints)
+    schema_fqn = schema.fqn
     tables = []
     issues: list[Issue] = []
     for relation in relations:
         table = build_isolated(
-            table_fqn(schema.fqn, relation["name"]),
-            partial(_table, service, database, schema, relation, columns_of, constraints_of),
+            table_fqn(schema_fqn, relation["name"]),
+            partial(_table, service, database, schema_fqn, relation, columns_of, constraints_of),
             issues,
         )
         if table is not None:
@@ -263,7 +262,7 @@ def build_tables(
 def _table(
     service: str,
     database: str,
-    schema: DatabaseSchema,
+    schema_fqn: str,
     relation: _Row,
     columns_of: Mapping[int, list[_Row]],
     constraints_of: Mapping[int, list[_Row]],
@@ -274,24 +273,24 @@ def _table(
         parent = build_fqn(service, database, relation["parent_schema"], relation["parent_name"])
     partitioning = None
     if relation["partition_strategy"] is not None:
-        partitioning = Partitioning(
-            strategy=_STRATEGIES.get(relation["partition_strategy"], "UNKNOWN"),
-            columns=tuple(relation["partition_columns"]),
-            expression=relation["partition_key"],
-        )
+        partitioning = {
+            "strategy": _STRATEGIES.get(relation["partition_strategy"], "UNKNOWN"),
+            "columns": relation["partition_columns"],
+            "expression": relation["partition_key"],
+        }
     definition = relation["view_definition"]
+    # columns, constraints and partitioning as field dicts, validated into entities by the
+    # table's own validation: one call into pydantic per table, not one per part
     return Table.model_validate(
         {
             "name": relation["name"],
-            "database_schema": schema.fqn,
+            "database_schema": schema_fqn,
             "table_type": _TABLE_TYPES[relation["kind"]],
             "description": relation["description"],
-            # field dicts, validated into Column entities by the table's own validation: one
-            # call into pydantic per table rather than one per column
             "columns": [_column_fields(row) for row in columns_of.get(relid, ())],
-            "constraints": tuple(
-                _constraint(service, database, row) for row in constraints_of.get(relid, ())
-            ),
+            "constraints": [
+                _constraint_fields(service, database, row) for row in constraints_of.get(relid, ())
+            ],
             "view_definition": definition.strip() if definition is not None else None,
             "partitioning": partitioning,
             "partition_of": parent,
@@ -338,14 +337,16 @@ def _column_type(
     return postgres_data_type(base_kind, base_type), None, postgres_typmod(base_type, typmod)
 
 
-def _constraint(service: str, database: str, row: _Row) -> TableConstraint:
-    referred = None
+def _constraint_fields(service: str, database: str, row: _Row) -> dict[str, Any]:
+    """The fields of one TableConstraint, from a row of the constraints query."""
+    fields = {
+        "constraint_type": _CONSTRAINT_TYPES[row["kind"]],
+        "columns": row["columns"],
+        "name": row["name"],
+    }
     if row["referred_table"] is not None:
-        referred = build_fqn(service, database, row["referred_schema"], row["referred_table"])
-    return TableConstraint(
-        constraint_type=_CONSTRAINT_TYPES[row["kind"]],
-        columns=tuple(row["columns"]),
-        name=row["name"],
-        referred_table=referred,
-        referred_columns=tuple(row["referred_columns"]) if referred is not None else (),
-    )
+        fields["referred_table"] = build_fqn(
+            service, database, row["referred_schema"], row["referred_table"]
+        )
+        fields["referred_columns"] = row["referred_columns"]
+    return fields
