@@ -27,14 +27,17 @@ __all__ = ["JsonlSink"]
 _Format = Literal["entities", "openmetadata"]
 
 
-def _line(kind: str, entity: Any, fmt: _Format) -> str:
+def _line(kind: str, entity: Any, fmt: _Format) -> bytes:
+    """One line as UTF-8 bytes: spools and the target are binary files, so pydantic's JSON
+    bytes are written as they are, never decoded to str and encoded again."""
     if fmt == "openmetadata":
         request = json.dumps(entity.to_openmetadata(), ensure_ascii=False, separators=(",", ":"))
         fqn = json.dumps(entity.fqn, ensure_ascii=False)
-        return f'{{"kind":"{kind}","fqn":{fqn},"request":{request}}}\n'
+        return f'{{"kind":"{kind}","fqn":{fqn},"request":{request}}}\n'.encode()
     assert isinstance(entity, BaseModel)
-    body = entity.model_dump_json(exclude_none=True)
-    return f'{{"kind":"{kind}",{body[1:]}\n'
+    # what model_dump_json(exclude_none=True) returns, before its decode to str
+    body = entity.__pydantic_serializer__.to_json(entity, exclude_none=True)
+    return b'{"kind":"%s",%s\n' % (kind.encode(), body[1:])
 
 
 class JsonlSink:
@@ -44,7 +47,7 @@ class JsonlSink:
         self.path = Path(path)
         self.format: _Format = format
         self._spool_dir: Path | None = None
-        self._spools: list[tuple[str, str, Path, str]] = []
+        self._spools: list[tuple[str, str, Path, bytes]] = []
         self._closed = False
 
     async def write(self, batch: SchemaBatch) -> None:
@@ -58,7 +61,7 @@ class JsonlSink:
             self._spool_dir = Path(tempfile.mkdtemp(prefix="metaingest-spool-"))
         spool = self._spool_dir / f"{len(self._spools):08d}.jsonl"
         fmt = self.format
-        with spool.open("w", encoding="utf-8") as out:
+        with spool.open("wb") as out:
             out.write(_line("databaseSchema", batch.schema, fmt))
             for table in sorted(batch.tables, key=lambda t: t.name):
                 out.write(_line("table", table, fmt))
@@ -87,13 +90,13 @@ class JsonlSink:
             raise SinkError(f"{target}: cannot write: {exc.strerror}") from None
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
+            with os.fdopen(fd, "wb") as out:
                 database = None
                 for db_name, _schema, spool, db_line in sorted(self._spools, key=lambda s: s[:2]):
                     if db_name != database:
                         out.write(db_line)
                         database = db_name
-                    with spool.open(encoding="utf-8") as src:
+                    with spool.open("rb") as src:
                         shutil.copyfileobj(src, out)
                 out.flush()
                 os.fchmod(out.fileno(), 0o644)  # mkstemp's 0600 would hide the file from readers
