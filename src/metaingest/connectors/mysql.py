@@ -32,7 +32,6 @@ from metaingest.entities import (
     DatabaseSchema,
     DataType,
     Table,
-    TableConstraint,
     TableType,
     build_fqn,
 )
@@ -400,9 +399,12 @@ class _Builder:
             out[str(_text(row["table_name"]))].append(row)
         return out
 
-    def _constraints(self, constraints: list[Row]) -> tuple[TableConstraint, ...]:
-        """One table's constraints: primary key, then unique keys, then foreign keys."""
-        out: list[TableConstraint] = []
+    def _constraints(self, constraints: list[Row]) -> list[dict[str, Any]]:
+        """One table's constraints: primary key, then unique keys, then foreign keys.
+
+        Field dicts, validated into TableConstraint entities by the table's own validation.
+        """
+        out: list[dict[str, Any]] = []
         for row in constraints:
             table, name = str(_text(row["table_name"])), str(_text(row["name"]))
             kind = _CONSTRAINT_TYPES[str(_text(row["constraint_type"]))]
@@ -421,19 +423,18 @@ class _Builder:
                         str(_text(parts[0]["referred_schema"])),
                         str(_text(parts[0]["referred_table"])),
                     ),
-                    "referred_columns": tuple(str(_text(p["referred_column"])) for p in parts),
+                    "referred_columns": [str(_text(p["referred_column"])) for p in parts],
                 }
             out.append(
-                TableConstraint(
-                    constraint_type=kind,
-                    columns=tuple(str(_text(p["column_name"])) for p in parts),
-                    name=name,
+                {
+                    "constraint_type": kind,
+                    "columns": [str(_text(p["column_name"])) for p in parts],
+                    "name": name,
                     **referred,
-                )
+                }
             )
-        return tuple(
-            sorted(out, key=lambda c: (_CONSTRAINT_ORDER.get(c.constraint_type, 2), c.name or ""))
-        )
+        out.sort(key=lambda c: (_CONSTRAINT_ORDER.get(c["constraint_type"], 2), c["name"]))
+        return out
 
 
 def _group(rows: Iterable[Row]) -> dict[str, list[Row]]:
