@@ -35,9 +35,11 @@ class UnitCounts:
 
 def account(extracted: SchemaBatch, delivered: int) -> tuple[UnitCounts, Issue | None]:
     """Counts for a batch of which ``delivered`` tables passed the filters; an issue if short."""
-    own = {table.fqn for table in extracted.tables}
-    prefix = extracted.fqn + "."
-    failed = len({i.fqn for i in extracted.issues if i.fqn.startswith(prefix)} - own)
+    failed = 0
+    if extracted.issues:  # the tables' FQNs are needed only to tell issues apart
+        own = {table.fqn for table in extracted.tables}
+        prefix = extracted.fqn + "."
+        failed = len({i.fqn for i in extracted.issues if i.fqn.startswith(prefix)} - own)
     filtered = len(extracted.tables) - delivered
     counts = UnitCounts(extracted.discovered, delivered, filtered, failed)
     if extracted.discovered is None:

@@ -159,12 +159,12 @@ class Workflow:
             databases.add(batch.database.name)
             report.databases += 1
         report.schemas += 1
-        for table in batch.tables:
-            if table.table_type in VIEW_TYPES:
-                report.views += 1
-            else:
-                report.tables += 1
-            report.columns += len(table.columns)
+        # summed here and added once per batch: each assignment to the report (a pydantic
+        # model) goes through pydantic's __setattr__
+        views = sum(1 for table in batch.tables if table.table_type in VIEW_TYPES)
+        report.views += views
+        report.tables += len(batch.tables) - views
+        report.columns += sum(len(table.columns) for table in batch.tables)
         for issue in batch.issues:
             report.add_issue(issue.level, issue.fqn, self.redact(issue.message))
         if any(issue.level == "error" for issue in batch.issues):
