@@ -22,29 +22,32 @@ SELECT n.nspname AS name, pg_catalog.obj_description(n.oid, 'pg_namespace') AS d
 FROM pg_catalog.pg_namespace AS n
 ORDER BY n.nspname;
 
+-- fragment: schema_relations
+-- The schema's relations. pg_class has no index on relnamespace alone, but a relation
+-- depends on its schema in pg_depend, which is indexed by referenced object: so a schema
+-- costs its own size, not the database's. A schema made by initdb (oid below 16384,
+-- FirstNormalObjectId) may be pinned, and then has no such rows: pg_class is scanned for
+-- it. (As an array: a plain scan here would be sized as the whole pg_class by the planner,
+-- which would then plan every join below as a scan too.)
+SELECT d.objid AS oid
+FROM pg_catalog.pg_namespace AS n
+JOIN pg_catalog.pg_depend AS d
+    ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+    AND d.refobjid = n.oid AND d.refobjsubid = 0
+    AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
+WHERE n.nspname = $1 AND n.oid >= 16384
+UNION ALL
+SELECT unnest(ARRAY(
+    SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid
+))
+FROM pg_catalog.pg_namespace AS n
+WHERE n.nspname = $1 AND n.oid < 16384
+
 -- name: relations
 -- partition_key is pg_get_partkeydef's whole key (``RANGE (a, lower(b))``); partition_columns
 -- are its plain-column parts in key order (an expression part has attnum 0 and no column).
 WITH rel AS (
-    -- The schema's relations. pg_class has no index on relnamespace alone, but a relation
-    -- depends on its schema in pg_depend, which is indexed by referenced object: so a schema
-    -- costs its own size, not the database's. A schema made by initdb (oid below 16384,
-    -- FirstNormalObjectId) may be pinned, and then has no such rows: pg_class is scanned for
-    -- it. (As an array: a plain scan here would be sized as the whole pg_class by the planner,
-    -- which would then plan every join below as a scan too.)
-    SELECT d.objid AS oid
-    FROM pg_catalog.pg_namespace AS n
-    JOIN pg_catalog.pg_depend AS d
-        ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
-        AND d.refobjid = n.oid AND d.refobjsubid = 0
-        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
-    WHERE n.nspname = $1 AND n.oid >= 16384
-  UNION ALL
-    SELECT unnest(ARRAY(
-        SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid
-    ))
-    FROM pg_catalog.pg_namespace AS n
-    WHERE n.nspname = $1 AND n.oid < 16384
+    {schema_relations}
 )
 SELECT
     c.oid AS relid,
@@ -90,20 +93,7 @@ ORDER BY c.relname;
 -- type is resolved the same way; typmod is the column's, else the (element) domain's.
 -- position numbers the live columns 1..n in attnum order (a dropped column leaves no gap).
 WITH RECURSIVE rel AS (
-    -- the schema's relations, as in relations
-    SELECT d.objid AS oid
-    FROM pg_catalog.pg_namespace AS n
-    JOIN pg_catalog.pg_depend AS d
-        ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
-        AND d.refobjid = n.oid AND d.refobjsubid = 0
-        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
-    WHERE n.nspname = $1 AND n.oid >= 16384
-  UNION ALL
-    SELECT unnest(ARRAY(
-        SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid
-    ))
-    FROM pg_catalog.pg_namespace AS n
-    WHERE n.nspname = $1 AND n.oid < 16384
+    {schema_relations}
 ),
 att AS MATERIALIZED (
     -- everything read per column, by index from the schema's relations
@@ -178,20 +168,7 @@ ORDER BY a.attrelid, a.attnum;
 -- relation and with the key as parent: those are skipped. Clones a partition inherits from its
 -- partitioned parent sit on the partition itself, so they are kept.
 WITH rel AS (
-    -- the schema's relations, as in relations
-    SELECT d.objid AS oid
-    FROM pg_catalog.pg_namespace AS n
-    JOIN pg_catalog.pg_depend AS d
-        ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
-        AND d.refobjid = n.oid AND d.refobjsubid = 0
-        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
-    WHERE n.nspname = $1 AND n.oid >= 16384
-  UNION ALL
-    SELECT unnest(ARRAY(
-        SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid
-    ))
-    FROM pg_catalog.pg_namespace AS n
-    WHERE n.nspname = $1 AND n.oid < 16384
+    {schema_relations}
 )
 SELECT
     con.conrelid AS relid,
