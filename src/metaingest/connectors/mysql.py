@@ -154,7 +154,6 @@ class MysqlConnector:
         self._database = Database(name=source.database, service=source.service_name)
         self._pool: KeyedPool[str, Any] = KeyedPool(self._open, self._close, size=source.threads)
         self._server: ServerInfo | None = None
-        self._closed = False
 
     async def __aenter__(self) -> Self:
         return self
@@ -257,10 +256,7 @@ class MysqlConnector:
 
     async def aclose(self) -> None:
         """Close every pooled connection; safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._pool.aclose()
+        await self._pool.aclose()  # the pool's own aclose is idempotent
 
     async def server_version(self) -> str:
         """The server's flavour and version string; connects as discovery would."""

@@ -123,7 +123,7 @@ class KeyedPool(Generic[K, C]):
         self._notify()
 
     async def aclose(self) -> None:
-        """Close every idle connection; lent ones close when they come back."""
+        """Close every idle connection; lent ones close when they come back. Idempotent."""
         self._closed = True
         while True:
             victim = self._pop_other_idle()

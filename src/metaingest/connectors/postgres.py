@@ -73,7 +73,6 @@ class PostgresConnector:
         self.service_name = source.service_name
         self._sql = queries("postgres")
         self._pool: KeyedPool[str, Any] = KeyedPool(self._open, _close, size=source.threads)
-        self._closed = False
         # what a failed connect or discovery query may raise; anything else is a bug
         self._source_errors: tuple[type[BaseException], ...] = (
             OSError,
@@ -196,10 +195,7 @@ class PostgresConnector:
 
     async def aclose(self) -> None:
         """Close the pool; lent connections close as they come back. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._pool.aclose()
+        await self._pool.aclose()  # the pool's own aclose is idempotent
 
     async def server_version(self) -> str:
         """The server's version string; connects as discovery would."""
