@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, Self, TypeVar
 
-from metaingest.entities import Database, DatabaseSchema, Table, build_fqn, quote_name
+from metaingest.entities import Database, DatabaseSchema, Table, quote_name
 from metaingest.report import Issue
 
 __all__ = ["Connector", "SchemaBatch", "Unit", "build_isolated", "table_fqn"]
@@ -102,11 +102,6 @@ class Connector(Protocol[ConnT]):
     async def probe(self, unit: Unit, connection: ConnT) -> None:
         """Check cheaply that the unit's catalog can be read; raise when it cannot."""
         ...
-
-
-def schema_fqn(service: str, database: str, schema: str) -> str:
-    """FQN of a schema from its three names."""
-    return build_fqn(service, database, schema)
 
 
 def table_fqn(schema_fqn: str, name: object) -> str:
