@@ -53,7 +53,7 @@ class _Corrupting:
             t1 = await self._inner.fetchval("SELECT $1::regclass::oid", f"{args[0]}.t1")
             for row in rows:
                 if row["relid"] == t1 and row["name"] == "b":
-                    row["position"] = "second"  # not an int
+                    row["name"] = None  # a column must have a name
         return rows
 
 

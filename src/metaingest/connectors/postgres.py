@@ -283,7 +283,11 @@ def _table(
             "database_schema": schema_fqn,
             "table_type": _TABLE_TYPES[relation["kind"]],
             "description": relation["description"],
-            "columns": [_column_fields(row) for row in columns_of.get(relid, ())],
+            # the rows come in attnum order: ordinal positions count the live columns 1..n
+            "columns": [
+                _column_fields(row, position)
+                for position, row in enumerate(columns_of.get(relid, ()), 1)
+            ],
             "constraints": [
                 _constraint_fields(service, database, row) for row in constraints_of.get(relid, ())
             ],
@@ -295,14 +299,14 @@ def _table(
     )
 
 
-def _column_fields(row: _Row) -> dict[str, Any]:
+def _column_fields(row: _Row, position: int) -> dict[str, Any]:
     """The fields of one Column, from a row of the columns query."""
     data_type, array_type, (length, precision, scale) = _column_type(
         row["base_kind"], row["base_type"], row["element_kind"], row["element_type"], row["typmod"]
     )
     return {
         "name": row["name"],
-        "ordinal_position": row["position"],
+        "ordinal_position": position,
         "data_type": data_type,
         "data_type_display": row["display"],
         "data_length": length,

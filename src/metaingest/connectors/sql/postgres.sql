@@ -53,7 +53,11 @@ SELECT
     c.oid AS relid,
     c.relname AS name,
     c.relkind::text AS kind,
-    pg_catalog.obj_description(c.oid, 'pg_class') AS description,
+    (
+        SELECT d.description FROM pg_catalog.pg_description AS d
+        WHERE d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+          AND d.objsubid = 0
+    ) AS description,
     CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) END
         AS view_definition,
     CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key,
@@ -91,25 +95,21 @@ ORDER BY c.relname;
 -- A domain is resolved to its innermost base type (a domain may sit on a domain): that base
 -- type classifies the column, while ``display`` keeps the domain's name. An array's element
 -- type is resolved the same way; typmod is the column's, else the (element) domain's.
--- position numbers the live columns 1..n in attnum order (a dropped column leaves no gap).
+-- Rows come in attnum order per relation, live columns only: the connector numbers them 1..n
+-- (ordinal_position; a dropped column leaves no gap). Per-column work is what each column
+-- needs: type names are formatted once per type used; a default, generated expression or
+-- comment is looked up by index for that column only (scalar subqueries, not the functions
+-- col_description/obj_description, whose per-call overhead was a third of this query).
 WITH RECURSIVE rel AS (
     {schema_relations}
 ),
 att AS MATERIALIZED (
     -- everything read per column, by index from the schema's relations
     SELECT a.attrelid, a.attname, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
-           a.attidentity,
-           row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) AS position,
-           pg_catalog.format_type(a.atttypid, a.atttypmod) AS display,
-           CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
-               AS default_value,
-           CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
-               AS generated,
-           pg_catalog.col_description(a.attrelid, a.attnum) AS description
+           a.attidentity, a.attgenerated, a.atthasdef
     FROM rel
     JOIN pg_catalog.pg_class AS c ON c.oid = rel.oid
     JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid
-    LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
 ),
 -- every type the columns' types lead to through domain bases and array elements, read from
@@ -117,56 +117,67 @@ att AS MATERIALIZED (
 used_type AS (
     SELECT t.oid, t.typtype, t.typcategory, t.typbasetype, t.typelem, t.typtypmod, t.typnotnull
     FROM pg_catalog.pg_type AS t
-    WHERE t.oid IN (SELECT a.atttypid FROM att AS a)
+    WHERE t.oid = ANY (ARRAY(SELECT DISTINCT a.atttypid FROM att AS a))
   UNION
     SELECT t.oid, t.typtype, t.typcategory, t.typbasetype, t.typelem, t.typtypmod, t.typnotnull
     FROM used_type AS u
     JOIN pg_catalog.pg_type AS t ON t.oid IN (u.typbasetype, u.typelem)
 ),
+named_type AS MATERIALIZED (
+    SELECT u.*, pg_catalog.format_type(u.oid, NULL) AS type_name FROM used_type AS u
+),
 domain_chain AS (
     SELECT u.oid AS domain_oid, u.typbasetype AS base_oid, u.typtypmod AS typmod,
            u.typnotnull AS not_null
-    FROM used_type AS u
+    FROM named_type AS u
     WHERE u.typtype = 'd'
   UNION ALL
     SELECT d.domain_oid, t.typbasetype,
            CASE WHEN d.typmod >= 0 THEN d.typmod ELSE t.typtypmod END,
            d.not_null OR t.typnotnull
     FROM domain_chain AS d
-    JOIN used_type AS t ON t.oid = d.base_oid AND t.typtype = 'd'
+    JOIN named_type AS t ON t.oid = d.base_oid AND t.typtype = 'd'
 ),
 domain_base AS (
     SELECT d.*
     FROM domain_chain AS d
-    JOIN used_type AS t ON t.oid = d.base_oid AND t.typtype <> 'd'
+    JOIN named_type AS t ON t.oid = d.base_oid AND t.typtype <> 'd'
 )
 SELECT
     a.attrelid AS relid,
     a.attname AS name,
-    a.position,
-    a.display,
-    pg_catalog.format_type(bt.oid, NULL) AS base_type,
+    pg_catalog.format_type(a.atttypid, a.atttypmod) AS display,
+    bt.type_name AS base_type,
     bt.typtype::text AS base_kind,
-    pg_catalog.format_type(et.oid, NULL) AS element_type,
+    et.type_name AS element_type,
     et.typtype::text AS element_kind,
     CASE WHEN a.atttypmod >= 0 THEN a.atttypmod ELSE COALESCE(db.typmod, edb.typmod, -1) END
         AS typmod,
     a.attnotnull OR COALESCE(db.not_null, false) AS not_null,
-    a.default_value,
-    a.generated,
+    CASE WHEN a.atthasdef AND a.attgenerated = '' THEN (
+        SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef AS ad
+        WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    ) END AS default_value,
+    CASE WHEN a.atthasdef AND a.attgenerated <> '' THEN (
+        SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef AS ad
+        WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    ) END AS generated,
     a.attidentity::text AS identity,
-    a.description
+    (SELECT d.description FROM pg_catalog.pg_description AS d
+     WHERE d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.objsubid = a.attnum) AS description
 FROM att AS a
 LEFT JOIN domain_base AS db ON db.domain_oid = a.atttypid
-JOIN used_type AS bt ON bt.oid = COALESCE(db.base_oid, a.atttypid)
+JOIN named_type AS bt ON bt.oid = COALESCE(db.base_oid, a.atttypid)
 LEFT JOIN domain_base AS edb ON bt.typcategory = 'A' AND edb.domain_oid = bt.typelem
-LEFT JOIN used_type AS et ON bt.typcategory = 'A' AND et.oid = COALESCE(edb.base_oid, bt.typelem)
+LEFT JOIN named_type AS et ON bt.typcategory = 'A' AND et.oid = COALESCE(edb.base_oid, bt.typelem)
 ORDER BY a.attrelid, a.attnum;
 
 -- name: constraints
 -- A foreign key to a partitioned table has a clone per partition of that table, on the same
 -- relation and with the key as parent: those are skipped. Clones a partition inherits from its
--- partitioned parent sit on the partition itself, so they are kept.
+-- partitioned parent sit on the partition itself, so they are kept. Key columns are named
+-- by an index lookup per key column.
 WITH rel AS (
     {schema_relations}
 )
@@ -175,9 +186,11 @@ SELECT
     con.conname AS name,
     con.contype::text AS kind,
     ARRAY(
-        SELECT a.attname
+        SELECT (
+            SELECT a.attname FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = con.conrelid AND a.attnum = k.attnum
+        )
         FROM unnest(con.conkey) WITH ORDINALITY AS k (attnum, ord)
-        JOIN pg_catalog.pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
         ORDER BY k.ord
     ) AS columns,
     -- the schema's name as parent_schema in relations
@@ -186,9 +199,11 @@ SELECT
     )).object_names[1] END AS referred_schema,
     ref.relname AS referred_table,
     ARRAY(
-        SELECT a.attname
+        SELECT (
+            SELECT a.attname FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = con.confrelid AND a.attnum = k.attnum
+        )
         FROM unnest(con.confkey) WITH ORDINALITY AS k (attnum, ord)
-        JOIN pg_catalog.pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
         ORDER BY k.ord
     ) AS referred_columns
 FROM rel
@@ -201,7 +216,6 @@ WHERE con.contype IN ('p', 'u', 'f')
       WHERE up.oid = con.conparentid AND up.conrelid = con.conrelid
   )
 ORDER BY con.conrelid, CASE con.contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 ELSE 2 END, con.conname;
-
 -- name: server_version
 SHOW server_version;
 
