@@ -91,3 +91,37 @@ async def test_unwritable_target_is_a_sink_error(tmp_path: Path) -> None:
     await sink.write(_batch("d", "s", "t"))
     with pytest.raises(SinkError, match="cannot write"):
         await sink.aclose(commit=True)
+
+
+@pytest.mark.parametrize("commit", [True, False])
+async def test_spool_flushes_keep_order_and_leave_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit: bool
+) -> None:
+    """With a flush after every batch, the spool file is used, read back in order, and removed."""
+    import tempfile
+
+    import metaingest.sinks.jsonl as jsonl
+
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    batches = [_batch("d", f"s{i}", "b", "a") for i in (3, 1, 2)]
+    expected = tmp_path / "expected.jsonl"
+    sink = JsonlSink(expected)  # default threshold: everything stays in memory
+    for batch in batches:
+        await sink.write(batch)
+    await sink.aclose(commit=True)
+
+    monkeypatch.setattr(tempfile, "tempdir", str(spool_dir))
+    monkeypatch.setattr(jsonl, "_FLUSH_BYTES", 1)
+    out = tmp_path / "out.jsonl"
+    sink = JsonlSink(out)
+    for batch in batches:
+        await sink.write(batch)
+        assert not sink._buffer  # flushed to the spool file
+    assert [p.name.startswith("metaingest-spool-") for p in spool_dir.iterdir()] == [True]
+    await sink.aclose(commit=commit)
+    assert list(spool_dir.iterdir()) == []
+    if commit:
+        assert out.read_bytes() == expected.read_bytes()
+    else:
+        assert not out.exists()
