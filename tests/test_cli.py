@@ -165,3 +165,29 @@ def test_schema_describes_every_key() -> None:
     for owner in [schema, *defs.values()]:
         for key, prop in owner.get("properties", {}).items():
             assert described(prop), key
+
+
+def test_ingest_collects_less_during_the_run_and_restores_the_policy(
+    demo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process main(): the run sees the CLI's GC policy; the caller's comes back after."""
+    import gc
+
+    from metaingest import cli
+    from metaingest.workflow import Workflow
+
+    seen: list[tuple[tuple[int, ...], int]] = []
+    run = Workflow.run
+
+    async def observed_run(self: Workflow) -> object:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        return await run(self)
+
+    monkeypatch.setattr(Workflow, "run", observed_run)
+    monkeypatch.chdir(demo_dir)
+    before = gc.get_threshold()
+    assert cli.main(["ingest", "-c", "demo.yaml", "-q"]) == 0
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)
+    [(thresholds, frozen)] = seen
+    assert thresholds == cli._RUN_GC_THRESHOLDS != before
+    assert frozen > 1000  # everything alive before the run, imports included

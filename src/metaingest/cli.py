@@ -10,11 +10,12 @@ no output file and prints the partial summary.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -185,6 +186,31 @@ def _load(path: str, threads: int | None) -> WorkflowConfig:
 
 Display = LiveDisplay | LogDisplay
 
+# The young generation's threshold during a run (CPython's default is 700).
+_RUN_GC_THRESHOLDS = (10_000, 10, 10)
+
+
+@contextmanager
+def _run_gc_policy() -> Iterator[None]:
+    """Collect garbage less often during a run; restore the policy afterwards.
+
+    The process is the CLI's, so its GC policy is too (the library never changes it). A run
+    allocates several tracked objects per column (rows, entities) that live until their batch
+    is written: at the default thresholds the cyclic GC ran ~140 times on a 2,400-table
+    catalog, once over every object imported at startup, ~20% of the run's CPU. The objects
+    alive before the run are frozen out of collections (``gc.freeze``) and the young
+    generation is collected every 10,000 allocations instead of 700. Restored on the way out,
+    since ``main`` may be called in-process.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*_RUN_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
 
 async def _ingest(workflow: Workflow, display: Display | None) -> int | None:
     """Run the workflow; a SIGINT or SIGTERM cancels it. Returns the signal, if one came."""
@@ -240,7 +266,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             return _dry_run(workflow)
-        with display if display is not None else nullcontext():
+        with display if display is not None else nullcontext(), _run_gc_policy():
             received = anyio.run(_ingest, workflow, display)
     except KeyboardInterrupt:  # before the signal receiver was installed
         received = signal.SIGINT
