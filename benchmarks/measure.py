@@ -122,9 +122,16 @@ def new_app_name() -> str:
 
 
 def metaingest_spec(
-    engine: str, size: CatalogSize, port: int, threads: int, app: str, out: str
+    engine: str,
+    size: CatalogSize,
+    port: int,
+    threads: int,
+    app: str,
+    out: str,
+    kind: str = "metaingest",
 ) -> dict[str, Any]:
-    """A child spec running metaingest on the catalog through ``port``."""
+    """A child spec running metaingest (``kind``: the CLI, or ``metaingest-api``) on the
+    catalog through ``port``."""
     source: dict[str, Any] = {
         "type": "postgres" if engine == "postgres" else "mariadb",
         "host": "127.0.0.1",
@@ -138,7 +145,7 @@ def metaingest_spec(
     else:
         source.update(username=BENCH_USER, program_name=app)
     return {
-        "kind": "metaingest",
+        "kind": kind,
         "config": {"source": source, "sink": {"type": "jsonl", "path": out}},
     }
 

@@ -102,7 +102,7 @@ async def _one(
         if subject == "reference":
             spec = reference_spec(engine, size, port, app, out)
         else:
-            spec = metaingest_spec(engine, size, port, threads, app, out)
+            spec = metaingest_spec(engine, size, port, threads, app, out, kind=subject)
         await _idle(sampler, app)
         result = await measure(spec, sampler, app, budget_s)
         output = Path(out)
@@ -113,10 +113,14 @@ async def _one(
 
 
 def _configs(threads: list[int], latencies: list[float]) -> list[tuple[str, int, float]]:
+    """``metaingest`` is the command line; ``metaingest-api`` (the library embedded, which
+    keeps the process's default GC policy) is measured at threads 4 without latency."""
     out: list[tuple[str, int, float]] = []
     for latency in latencies:
         out.append(("reference", 1, latency))
         out.extend(("metaingest", t, latency) for t in threads)
+        if latency == 0 and 4 in threads:
+            out.append(("metaingest-api", 4, latency))
     return out
 
 
