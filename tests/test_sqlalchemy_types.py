@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from metaingest.connectors.sqlalchemy import database_name
 from metaingest.connectors.sqlalchemy_duckdb import parse_type
 from metaingest.connectors.sqlalchemy_reflect import type_display
-from metaingest.connectors.types import SqlAlchemyType, sqlalchemy_type
+from metaingest.connectors.sqlalchemy_types import SqlAlchemyType, sqlalchemy_type
 from metaingest.entities import DataType as D
 
 

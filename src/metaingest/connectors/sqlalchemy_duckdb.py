@@ -5,7 +5,7 @@ use ``pg_collation`` and ``REGCLASS``, which DuckDB does not have (since SQLAlch
 duckdb_engine issues #1379, #1388), and its ``get_schema_names`` prefixes every schema with
 its database. So for DuckDB this module fills the same ``Reflected`` as the Inspector path,
 in three bound queries per schema, and parses DuckDB's type spelling into SQLAlchemy types
-so that one type map (``types.SQLALCHEMY``) serves every dialect.
+so that one type map (``sqlalchemy_types.SQLALCHEMY``) serves every dialect.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from metaingest.entities import (
     build_fqn,
 )
 
-from .types import sqlalchemy_type
+from .sqlalchemy_types import sqlalchemy_type
 
 __all__ = ["Reflected", "build_tables", "list_schemas", "reflect_schema", "type_display"]
 
