@@ -13,6 +13,7 @@ import pytest
 
 from metaingest.config import WorkflowConfig
 from metaingest.connectors.base import Unit
+from metaingest.observe import Progress
 from metaingest.workflow import Workflow
 
 from .conftest import MysqlServer, quote_mysql, unique_name
@@ -177,10 +178,17 @@ async def test_cancellation_leaks_no_connection_and_no_file(
 ) -> None:
     out = tmp_path / "out.jsonl"
     config = my_config(mysql_server, schemas, out, username=reader, password=PASSWORD, threads=2)
-    delay = random.Random(7).uniform(0.005, 0.03)
+    # cancelled once a seeded number of units are done, the others pending or in flight (a
+    # delay in seconds would depend on how fast the run is)
+    stop_after = random.Random(7).randint(1, SCHEMAS - 1)
     count = f"SELECT count(*) FROM information_schema.PROCESSLIST WHERE USER = '{reader}'"
-    workflow = Workflow(config)
-    with anyio.move_on_after(delay) as scope:
+    with anyio.CancelScope() as scope:
+
+        def observe(progress: Progress) -> None:
+            if progress.units_done >= stop_after:
+                scope.cancel()
+
+        workflow = Workflow(config, observer=observe)
         await workflow.run()
     remaining = -1
     with anyio.move_on_after(2):
@@ -188,6 +196,6 @@ async def test_cancellation_leaks_no_connection_and_no_file(
             remaining = (await anyio.to_thread.run_sync(mysql_server.run, count))[0][0]
             await anyio.sleep(0.02)
     assert remaining == 0
-    assert scope.cancelled_caught, "the run finished before the cancellation: lower the delay"
+    assert scope.cancelled_caught
     assert workflow.report.cancelled
     assert list(tmp_path.iterdir()) == []
