@@ -61,6 +61,21 @@ def tables_by_name(batches: list[SchemaBatch]) -> dict[tuple[str, str], Table]:
 
 
 @pytest.mark.anyio
+async def test_columns_query_matches_the_unpacking_order(
+    postgres_server: PgServer, catalog_db: str
+) -> None:
+    """The connector unpacks a columns row by position: its names must be the query's."""
+    from metaingest.connectors.postgres import COLUMNS_ROW
+    from metaingest.connectors.sql import queries
+
+    from .faultkit import pg_side
+
+    async with pg_side(postgres_server, catalog_db) as conn:
+        statement = await conn.prepare(queries("postgres")["columns"])
+        assert tuple(a.name for a in statement.get_attributes()) == COLUMNS_ROW
+
+
+@pytest.mark.anyio
 async def test_golden_file(postgres_server: PgServer, catalog_db: str, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     report = await Workflow(make_config(postgres_server, catalog_db, out)).run()
