@@ -125,3 +125,19 @@ async def test_spool_flushes_keep_order_and_leave_nothing(
         assert out.read_bytes() == expected.read_bytes()
     else:
         assert not out.exists()
+
+
+async def test_a_spool_that_cannot_be_written_is_one_sink_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    import metaingest.sinks.jsonl as jsonl
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    monkeypatch.setattr(jsonl, "_FLUSH_BYTES", 1)
+    sink = JsonlSink(tmp_path / "out.jsonl")
+    with pytest.raises(SinkError, match=r"out\.jsonl: cannot spool to .*missing: No such file"):
+        await sink.write(_batch("d", "s", "t"))
+    await sink.aclose()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

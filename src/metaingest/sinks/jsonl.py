@@ -94,12 +94,16 @@ class JsonlSink:
     def _flush(self) -> None:
         if not self._buffer:
             return
-        if self._spool is None:
-            fd, name = tempfile.mkstemp(prefix="metaingest-spool-", suffix=".jsonl")
-            os.close(fd)
-            self._spool = Path(name)
-        with self._spool.open("ab") as out:
-            out.write(self._buffer)
+        try:
+            if self._spool is None:
+                fd, name = tempfile.mkstemp(prefix="metaingest-spool-", suffix=".jsonl")
+                os.close(fd)
+                self._spool = Path(name)
+            with self._spool.open("ab") as out:
+                out.write(self._buffer)
+        except OSError as exc:
+            where = self._spool or tempfile.gettempdir()
+            raise SinkError(f"{self.path}: cannot spool to {where}: {exc.strerror}") from None
         self._written += len(self._buffer)
         self._buffer.clear()
 
