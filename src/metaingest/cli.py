@@ -196,7 +196,7 @@ def _run_gc_policy() -> Iterator[None]:
 
     The process is the CLI's, so its GC policy is too (the library never changes it). A run
     allocates several tracked objects per column (rows, entities) that live until their batch
-    is written: at the default thresholds the cyclic GC ran ~140 times on a 2,400-table
+    is written: at the default thresholds the cyclic GC ran ~130 times on a 2,400-table
     catalog, once over every object imported at startup, ~20% of the run's CPU. The objects
     alive before the run are frozen out of collections (``gc.freeze``) and the young
     generation is collected every 10,000 allocations instead of 700. Restored on the way out,
