@@ -10,6 +10,7 @@ MariaDB's PROCESSLIST does not show connection attributes).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import json
 import os
@@ -106,6 +107,7 @@ def snapshot_source() -> dict[str, Any]:
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     _PYTHONPATH = str(root)
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # the copy lives for this process
     return {"path": str(root), "sha256": digest.hexdigest()[:16], "files": len(files)}
 
 
