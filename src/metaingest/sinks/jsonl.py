@@ -26,6 +26,7 @@ import anyio
 from pydantic import BaseModel
 
 from metaingest.connectors.base import SchemaBatch
+from metaingest.entities import Database
 from metaingest.errors import SinkError
 
 __all__ = ["JsonlSink"]
@@ -54,11 +55,10 @@ _FLUSH_BYTES = 1 << 20
 class _Spooled:
     """Where one schema's lines lie in the spool."""
 
-    database: str
+    database: Database
     schema: str
     offset: int
     length: int
-    database_line: bytes
 
 
 class JsonlSink:
@@ -84,10 +84,7 @@ class JsonlSink:
         for table in sorted(batch.tables, key=lambda t: t.name):
             buffer += _line("table", table, fmt)
         length = self._written + len(buffer) - offset
-        database_line = _line("database", batch.database, fmt)
-        self._spooled.append(
-            _Spooled(batch.database.name, batch.schema.name, offset, length, database_line)
-        )
+        self._spooled.append(_Spooled(batch.database, batch.schema.name, offset, length))
         if len(buffer) >= _FLUSH_BYTES:
             await anyio.to_thread.run_sync(self._flush)
 
@@ -132,10 +129,10 @@ class JsonlSink:
         try:
             with os.fdopen(fd, "wb") as out, _open_or_empty(self._spool) as spool:
                 database = None
-                for part in sorted(self._spooled, key=lambda s: (s.database, s.schema)):
-                    if part.database != database:
-                        out.write(part.database_line)
-                        database = part.database
+                for part in sorted(self._spooled, key=lambda s: (s.database.name, s.schema)):
+                    if part.database.name != database:  # once per database, before its schemas
+                        out.write(_line("database", part.database, self.format))
+                        database = part.database.name
                     spool.seek(part.offset)
                     out.write(spool.read(part.length))
                 out.flush()
