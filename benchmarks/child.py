@@ -23,7 +23,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from metaingest.config import WorkflowConfig
 
 
 def _cpu() -> float:
@@ -31,16 +34,17 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _prepare(config: dict[str, Any]) -> None:
-    """Import everything a run needs before the clock starts: metaingest, the driver, anyio's
-    asyncio backend (imported on the first anyio.run, ~10 ms: an import, like the others;
-    the reference's asyncio is imported with its drivers)."""
-    import metaingest.cli
+def _prepare(config: dict[str, Any]) -> WorkflowConfig:
+    """Import everything a run needs before the clock starts: the driver and anyio's asyncio
+    backend (imported on the first anyio.run, ~10 ms: an import, like the others; the
+    reference's asyncio is imported with its drivers). Returns the parsed config."""
     import metaingest.connectors
     from metaingest.config import parse_config
 
-    metaingest.connectors.create_connector(parse_config(config).source)  # imports the driver
+    workflow_config = parse_config(config)
+    metaingest.connectors.create_connector(workflow_config.source)  # imports the driver
     importlib.import_module("anyio._backends._asyncio")
+    return workflow_config
 
 
 def _counts(report: dict[str, Any]) -> dict[str, Any]:
@@ -77,11 +81,9 @@ def run_metaingest_api(config: dict[str, Any]) -> dict[str, Any]:
     """Run one workflow through the library API; return what its report counted."""
     import anyio
 
-    from metaingest.config import parse_config
     from metaingest.workflow import Workflow
 
-    _prepare(config)
-    workflow_config = parse_config(config)
+    workflow_config = _prepare(config)
     start, cpu = time.perf_counter(), _cpu()
     report = anyio.run(Workflow(workflow_config).run)
     wall, cpu = time.perf_counter() - start, _cpu() - cpu
