@@ -1,14 +1,13 @@
 """Validate payloads against OpenMetadata's official JSON Schemas, offline.
 
-The schemas live in ``../shared/openmetadata-schemas`` beside the repository (override with
-``METAINGEST_OM_SCHEMAS``). Each file is registered under its canonical URL and under its
-own ``$id``, so every ``$ref`` resolves without the network.
+The schemas are vendored in ``tests/openmetadata_schemas/`` (OpenMetadata 1.13, Apache-2.0;
+``SOURCE.md`` there names the upstream repository and commit). Each file is registered under
+its canonical URL and under its own ``$id``, so every ``$ref`` resolves without the network.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,7 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-ROOT = Path(
-    os.environ.get(
-        "METAINGEST_OM_SCHEMAS",
-        Path(__file__).resolve().parents[2] / "shared" / "openmetadata-schemas",
-    )
-)
+ROOT = Path(__file__).resolve().parent / "openmetadata_schemas"
 BASE = "https://open-metadata.org/schema/"
 
 REQUESTS = {
