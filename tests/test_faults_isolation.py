@@ -81,6 +81,10 @@ async def test_postgres_bad_row_fails_only_its_table(
     config = config_of(source, tmp_path / "o.jsonl")
     report = await Workflow(config, connector=CorruptPg(config.source)).run()  # type: ignore[arg-type]
     assert_isolated(report, f"pg.{pg_catalog}.s.t1", f"pg.{pg_catalog}.s", 3)
+    assert not (tmp_path / "o.jsonl").exists()  # below the threshold: nothing published
+    config = config_of(source, tmp_path / "o.jsonl", success_threshold=0)
+    report = await Workflow(config, connector=CorruptPg(config.source)).run()  # type: ignore[arg-type]
+    assert report.published
     text = (tmp_path / "o.jsonl").read_text(encoding="utf-8")
     assert '"name":"t0"' in text and '"name":"t1"' not in text
 

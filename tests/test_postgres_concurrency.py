@@ -203,6 +203,9 @@ async def test_failing_unit_is_isolated(
         (f"pg.{wide_db}.s07", "RuntimeError: boom in s07")
     ]
     assert report.exit_code() == exit_code
+    if exit_code != 0:  # below the threshold: nothing is published
+        assert not out.exists() and not report.published
+        return
     schemas = written_schemas(out)
     assert "s07" not in schemas
     assert len(schemas) == WIDE_SCHEMAS  # the 29 others and public
@@ -213,7 +216,7 @@ async def test_terminated_backend_fails_only_its_unit(
     postgres_server: PgServer, wide_db: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.jsonl"
-    config = make_config(postgres_server, wide_db, out, threads=3)
+    config = make_config(postgres_server, wide_db, out, 90.0, threads=3)
     application_name = config.source.application_name  # type: ignore[union-attr]
     async with side_connection(postgres_server) as side:
         terminated: list[int] = []
@@ -231,7 +234,7 @@ async def test_terminated_backend_fails_only_its_unit(
     assert len(set(terminated)) == len(terminated)
     assert (report.units_ok, report.units_failed) == (WIDE_SCHEMAS, 1)
     assert [i.fqn for i in report.issues] == [f"pg.{wide_db}.s11"]
-    assert report.exit_code() == 1
+    assert report.exit_code() == 0  # 30 of 31 units meet the 90 % threshold: published
     assert "s11" not in written_schemas(out)
     assert len(written_schemas(out)) == WIDE_SCHEMAS
     assert report.peak_connections <= 3

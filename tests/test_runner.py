@@ -100,7 +100,13 @@ async def test_a_failing_unit_is_isolated_and_reported(tmp_path: Path) -> None:
             ("error", "svc.main.s02", "RuntimeError: boom in s02")
         ]
         assert report.exit_code() == code
-        text = (tmp_path / "out.jsonl").read_text(encoding="utf-8")
+        out = tmp_path / "out.jsonl"
+        if code != 0:  # below the threshold: nothing is published
+            assert not out.exists()
+            assert not report.published
+            continue
+        assert report.published
+        text = out.read_text(encoding="utf-8")
         assert "svc.main.s01" in text
         assert "svc.main.s03" in text
         assert "svc.main.s02" not in text

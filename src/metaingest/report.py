@@ -77,6 +77,7 @@ class Report(BaseModel):
     peak_connections: int = 0
     wall_seconds: float = 0.0
     cancelled: bool = False
+    published: bool = False  # the sink committed this run's output
     issues: list[Issue] = Field(default_factory=list)
     issues_dropped: int = 0
     units: list[UnitTiming] = Field(default_factory=list)

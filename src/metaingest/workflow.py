@@ -7,11 +7,11 @@ and commits it only when the run completed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -20,13 +20,14 @@ from anyio.abc import ObjectReceiveStream
 from .accounting import UnitCounts, account
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
-from .entities import VIEW_TYPES, Database
+from .entities import VIEW_TYPES
 from .filters import Filter
 from .observe import Progress, ProgressObserver, ProgressTracker
+from .plan import DiscoveredDatabase, DiscoveredUnit, Plan
 from .redact import Redactor, secrets_of
 from .report import Report
 from .runner import Runner
-from .sinks import Sink, create_sink
+from .sinks import RunScope, ScopedSink, Sink, create_sink
 
 __all__ = ["DiscoveredDatabase", "DiscoveredUnit", "Plan", "Workflow", "ingest"]
 
@@ -47,30 +48,6 @@ SYSTEM_SCHEMAS: dict[str, tuple[str, ...]] = {
         "^sys$",
     ),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoveredUnit:
-    """A schema found by discovery, and why it is skipped (None when it will be extracted)."""
-
-    unit: Unit
-    skipped_because: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoveredDatabase:
-    """A database found by discovery, and why it is skipped (None when its schemas are read)."""
-
-    database: Database
-    skipped_because: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a run would do: every database and schema discovered, each kept or skipped."""
-
-    databases: tuple[DiscoveredDatabase, ...]
-    units: tuple[DiscoveredUnit, ...]
 
 
 class Workflow:
@@ -96,7 +73,9 @@ class Workflow:
         self.redact = Redactor(secrets_of(source))
         self._tracker = ProgressTracker(self.report, observer)
         self._databases: list[DiscoveredDatabase] = []
+        self._discovered: list[DiscoveredUnit] = []
         self._unit_counts: dict[str, UnitCounts] = {}
+        self._partial: set[str] = set()
         self._database_filter = Filter.from_config(source.database_filter)
         self._schema_filter = Filter.from_config(
             source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
@@ -169,6 +148,7 @@ class Workflow:
             report.add_issue(issue.level, issue.fqn, self.redact(issue.message))
         if any(issue.level == "error" for issue in batch.issues):
             report.units_partial += 1
+            self._partial.add(batch.fqn)
 
     @asynccontextmanager
     async def stream(self) -> AsyncIterator[ObjectReceiveStream[SchemaBatch]]:
@@ -180,7 +160,8 @@ class Workflow:
         tracker.start()
         try:
             async with self.connector:
-                units = [d.unit for d in await self.discover() if d.skipped_because is None]
+                self._discovered = await self.discover()
+                units = [d.unit for d in self._discovered if d.skipped_because is None]
                 self.report.units_total = len(units)
                 tracker.set_phase("extracting")
                 send, receive = anyio.create_memory_object_stream[SchemaBatch](threads)
@@ -220,19 +201,53 @@ class Workflow:
             self.report.wall_seconds = round(time.perf_counter() - started, 6)
             tracker.set_phase("finished")
 
+    def scope(self) -> RunScope:
+        """What this run read: for sinks that delete what a run no longer sees."""
+        source = self.config.source
+        ok = {u.fqn for u in self.report.units if u.status == "ok"} - self._partial
+        failed = {u.fqn for u in self.report.units} - ok
+        plan = Plan(tuple(self._databases), tuple(self._discovered))
+        named = getattr(source, "databases", None) or (
+            source.database if source.type == "postgres" else None
+        )
+
+        def table_in_scope(name: str, is_view: bool) -> bool:
+            wanted = source.include_views if is_view else source.include_tables
+            return wanted and self._table_filter(name)
+
+        digest = hashlib.sha256(self.config.model_dump_json().encode()).hexdigest()
+        return RunScope(
+            service=source.service_name,
+            plan=plan,
+            complete=frozenset(ok),
+            failed=frozenset(failed),
+            databases_listed=named is None,
+            table_in_scope=table_in_scope,
+            config_digest=digest,
+            report=self.report,
+        )
+
     async def run(self) -> Report:
-        """Extract everything into the sink; commit the sink only if the run completed."""
+        """Extract everything into the sink; commit it only if the run met its threshold.
+
+        Below the threshold (or on failure, or cancellation) the sink is closed without
+        commit: the previous output stays exactly as it was.
+        """
         sink = self._sink or create_sink(self.config.sink)
         committed = False
         try:
             async with self.stream() as batches:
                 async for batch in batches:
                     await sink.write(batch)
-            # Every batch is in: publish whole. A cancellation arriving now would otherwise
-            # interrupt the await while the worker thread still renames the file into place.
-            with anyio.CancelScope(shield=True):
-                await sink.aclose(commit=True)
-            committed = True
+            if self.report.ok:
+                # Every batch is in: publish whole. A cancellation arriving now would otherwise
+                # interrupt the await while the worker thread still renames the file into place.
+                with anyio.CancelScope(shield=True):
+                    if isinstance(sink, ScopedSink):
+                        await sink.set_scope(self.scope())
+                    await sink.aclose(commit=True)
+                committed = True
+                self.report.published = True
         finally:
             if not committed:
                 with anyio.CancelScope(shield=True):

@@ -2,16 +2,28 @@
 
 Sinks are called from one task only, so they need no locks. ``aclose(commit=True)`` makes
 the output visible (atomically where the medium allows); ``aclose(commit=False)`` — the
-default, used on failure and cancellation — leaves nothing behind. ``aclose`` is idempotent.
+default, used on failure, cancellation and for a run below its success threshold — leaves
+the previous output exactly as it was. ``aclose`` is idempotent. The workflow commits only a
+run that completed and met ``workflow.success_threshold``: commit is the only way output
+becomes visible.
+
+A sink that keeps state between runs and may delete what a run no longer sees (the catalog
+store, an OpenMetadata server) also implements ``ScopedSink.set_scope``: just before a commit
+the workflow hands it the run's ``RunScope`` — what was discovered, filtered, read whole or
+failed — so that it deletes only inside what this run read completely.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from metaingest.connectors.base import SchemaBatch
+from metaingest.plan import Plan
+from metaingest.report import Report
 
-__all__ = ["Sink"]
+__all__ = ["RunScope", "ScopedSink", "Sink"]
 
 
 class Sink(Protocol):
@@ -23,4 +35,39 @@ class Sink(Protocol):
 
     async def aclose(self, *, commit: bool = False) -> None:
         """Publish what was written (commit) or discard it; safe to call more than once."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunScope:
+    """What one run read, for sinks that delete what is gone.
+
+    - ``plan``: every database and schema discovery listed, each with why it was skipped
+      (filtered) or None; a database's schemas appear only if its schema list was read.
+    - ``complete``: FQNs of the schemas delivered whole in this run (unit ok, no error-level
+      issue): only inside these may a table or view be deleted.
+    - ``failed``: FQNs of the schemas that failed, timed out or arrived with errors.
+    - ``databases_listed``: True when the service's database listing was read in full (False
+      when the config names the databases: the others are then out of scope, not gone).
+    - ``table_in_scope(name, is_view)``: False when this run's table filter or
+      include_tables / include_views drops such a relation (out of scope, not deleted).
+    - ``config_digest``: a digest of the workflow config, secrets excluded.
+    """
+
+    service: str
+    plan: Plan
+    complete: frozenset[str]
+    failed: frozenset[str]
+    databases_listed: bool
+    table_in_scope: Callable[[str, bool], bool]
+    config_digest: str
+    report: Report
+
+
+@runtime_checkable
+class ScopedSink(Sink, Protocol):
+    """A sink that is told the run's scope before it commits (to delete safely)."""
+
+    async def set_scope(self, scope: RunScope) -> None:
+        """Receive the run's scope; called once, only for a run about to be committed."""
         ...
