@@ -96,6 +96,18 @@ class _SourceBase(_Strict):
     table_filter: FilterPattern = Field(
         default_factory=FilterPattern, description="Which tables and views to emit, by name."
     )
+    include_owners: bool = Field(
+        default=False, description="Read owners (roles, DEFINERs) of databases, schemas, tables."
+    )
+    include_stored_procedures: bool = Field(
+        default=True, description="Read stored procedures and functions of each schema."
+    )
+    stored_procedure_filter: FilterPattern = Field(
+        default_factory=FilterPattern, description="Which stored procedures to emit, by name."
+    )
+    include_ddl: bool = Field(
+        default=False, description="Render each table's CREATE TABLE statement."
+    )
     connect_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for one connection to open."
     )
@@ -259,6 +271,20 @@ class WorkflowSettings(_Strict):
     )
     retry_backoff: float = Field(
         default=0.5, gt=0, description="First retry waits about this many seconds; then doubles."
+    )
+    allow_empty: bool = Field(
+        default=False,
+        description="A run that finds nothing to extract after filtering succeeds (else exit 1).",
+    )
+    delete_threshold: float = Field(
+        default=20.0,
+        ge=0,
+        le=100,
+        description="Stateful sinks withhold every deletion of a run that would delete more "
+        "than this % of the service's live entities.",
+    )
+    allow_mass_delete: bool = Field(
+        default=False, description="Delete even above delete_threshold (as --allow-mass-delete)."
     )
 
 
