@@ -37,6 +37,7 @@ from metaingest.entities import (
 )
 
 from .sqlalchemy_types import sqlalchemy_type
+from .sqltext import view_query
 
 __all__ = ["Reflected", "build_tables", "list_schemas", "reflect_schema", "type_display"]
 
@@ -201,7 +202,8 @@ def build_tables(
                     _column(name, i, c, reflected, dialect) for i, c in enumerate(columns, 1)
                 ),
                 constraints=_constraints(name, reflected, names),
-                view_definition=reflected.view_definitions.get(name),
+                # the query alone on every engine (SQLite and DuckDB keep the CREATE VIEW)
+                view_definition=view_query(reflected.view_definitions.get(name)),
             )
         )
     return tuple(tables)

@@ -62,6 +62,16 @@ SELECT TABLE_NAME AS table_name,
 FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = %s AND BINARY CONSTRAINT_SCHEMA = %s;
 
+-- name: partitions
+-- One row per partition (per subpartition when there are some) of the partitioned tables.
+SELECT TABLE_NAME AS table_name, PARTITION_NAME AS name, SUBPARTITION_NAME AS subpartition,
+       PARTITION_ORDINAL_POSITION AS position, SUBPARTITION_ORDINAL_POSITION AS sub_position,
+       PARTITION_METHOD AS method, SUBPARTITION_METHOD AS sub_method,
+       PARTITION_EXPRESSION AS expression, SUBPARTITION_EXPRESSION AS sub_expression,
+       PARTITION_DESCRIPTION AS description
+FROM information_schema.PARTITIONS
+WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s AND PARTITION_NAME IS NOT NULL;
+
 -- name: probe
 -- test-connection: can this schema's catalog be read? No row when it is not visible.
 SELECT s.SCHEMA_NAME AS name,
