@@ -195,7 +195,11 @@ def _extract(conn: sqlite3.Connection, unit: Unit) -> SchemaBatch:
 
         def build(name: str = name, sql: str = sql, is_view: bool = is_view) -> Table:
             rows = columns.get(name, [])
-            text = table_text(None if is_view else sql)
+            # lexing the statement only where it can say more than the pragmas
+            wanted = not is_view and sql is not None and (
+                "ROWID" in sql.upper() or any(row[7] in (2, 3) for row in rows)
+            )
+            text = table_text(sql if wanted else None)
             not_null = _implicit_not_null(rows, text, uniques.get(name, {}))
             return Table(
                 name=name,
@@ -332,7 +336,7 @@ def _unique_indexes(indexes: _Indexes) -> tuple[UniqueIndex, ...] | None:
             continue
         parts, predicate = index_parts(sql)
         expressions = tuple(
-            part for part, column in zip(parts, columns, strict=False) if column is None
+            text for (_, text), column in zip(parts, columns, strict=False) if column is None
         )
         out.append(
             UniqueIndex(name=index, columns=columns, expressions=expressions, predicate=predicate)

@@ -33,6 +33,7 @@ _LEXER = re.compile(
     """,
     re.DOTALL | re.VERBOSE,
 )
+_NAMES = frozenset({"word", "name"})
 _TABLE_CONSTRAINTS = frozenset({"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"})
 
 
@@ -152,8 +153,11 @@ def table_text(sql: str | None) -> TableText:
     return TableText(generated, without_rowid)
 
 
-def index_parts(sql: str | None) -> tuple[list[str], str | None]:
-    """The key parts' texts and the WHERE predicate of a ``CREATE INDEX`` statement."""
+def index_parts(sql: str | None) -> tuple[list[tuple[str | None, str]], str | None]:
+    """The key parts and the WHERE predicate of a ``CREATE INDEX`` statement.
+
+    Each part is (column name, text): the name when the part is a plain column, else None.
+    """
     if not sql:
         return [], None
     tokens = tokenize(sql)
@@ -168,7 +172,8 @@ def index_parts(sql: str | None) -> tuple[list[str], str | None]:
             part = part[:-1]
         if len(part) > 2 and part[-2].is_word("COLLATE"):
             part = part[:-2]
-        parts.append(sql[part[0].start : part[-1].end])
+        column = unquote(part[0]) if len(part) == 1 and part[0].kind in _NAMES else None
+        parts.append((column, sql[part[0].start : part[-1].end]))
     rest = tokens[close + 1 :]
     where = next((t for t in rest if t.is_word("WHERE")), None)
     predicate = sql[where.end :].strip().rstrip(";").strip() if where is not None else None
