@@ -389,7 +389,6 @@ class Table(_Entity):
             }
         return out
 
-
     def view_statement(self) -> str | None:
         """The whole ``CREATE [MATERIALIZED] VIEW schema.name AS query`` statement of a view.
 

@@ -178,12 +178,12 @@ def test_sqlite_view_definition_is_the_query(sqlite_tables: dict[str, Table]) ->
 
 DUCKDB_DDL = (
     "CREATE SCHEMA s",
-    "CREATE TABLE s.t(a INTEGER PRIMARY KEY, b VARCHAR, c INTEGER UNIQUE, \"D d\" INTEGER)",
+    'CREATE TABLE s.t(a INTEGER PRIMARY KEY, b VARCHAR, c INTEGER UNIQUE, "D d" INTEGER)',
     "CREATE UNIQUE INDEX ux_b ON s.t(b)",
     'CREATE UNIQUE INDEX "ux d" ON s.t("D d", c)',
     "CREATE UNIQUE INDEX ux_expr ON s.t(lower(b), a)",
     "CREATE INDEX ix_plain ON s.t(c)",
-    "CREATE VIEW s.\"V w\" AS SELECT a, b FROM s.t WHERE a > 0;",
+    'CREATE VIEW s."V w" AS SELECT a, b FROM s.t WHERE a > 0;',
 )
 
 
@@ -210,9 +210,7 @@ def duckdb_tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Table]:
 
 def test_duckdb_unique_indexes(duckdb_tables: dict[str, Table]) -> None:
     table = duckdb_tables["s.t"]
-    assert [
-        (c.constraint_type, c.columns, c.name, c.from_index) for c in table.constraints
-    ] == [
+    assert [(c.constraint_type, c.columns, c.name, c.from_index) for c in table.constraints] == [
         (ConstraintType.PRIMARY_KEY, ("a",), "t_a_pkey", None),
         (ConstraintType.UNIQUE, ("c",), "t_c_key", None),
         (ConstraintType.UNIQUE, ("D d", "c"), "ux d", True),

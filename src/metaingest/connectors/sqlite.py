@@ -196,8 +196,10 @@ def _extract(conn: sqlite3.Connection, unit: Unit) -> SchemaBatch:
         def build(name: str = name, sql: str = sql, is_view: bool = is_view) -> Table:
             rows = columns.get(name, [])
             # lexing the statement only where it can say more than the pragmas
-            wanted = not is_view and sql is not None and (
-                "ROWID" in sql.upper() or any(row[7] in (2, 3) for row in rows)
+            wanted = (
+                not is_view
+                and sql is not None
+                and ("ROWID" in sql.upper() or any(row[7] in (2, 3) for row in rows))
             )
             text = table_text(sql if wanted else None)
             not_null = _implicit_not_null(rows, text, uniques.get(name, {}))
@@ -206,8 +208,7 @@ def _extract(conn: sqlite3.Connection, unit: Unit) -> SchemaBatch:
                 database_schema=schema_fqn,
                 table_type=TableType.View if is_view else TableType.Regular,
                 columns=tuple(
-                    _column(row, position, text, not_null)
-                    for position, row in enumerate(rows, 1)
+                    _column(row, position, text, not_null) for position, row in enumerate(rows, 1)
                 ),
                 constraints=_constraints(name, columns, uniques, keys, schema_fqn),
                 view_definition=view_query(sql) if is_view else None,

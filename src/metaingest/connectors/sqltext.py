@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 __all__ = [
-    "Token",
     "TableText",
+    "Token",
     "index_parts",
     "table_text",
     "tokenize",
@@ -114,10 +115,9 @@ def _as_group(sql: str, part: list[Token]) -> str | None:
     for i, token in enumerate(part):
         if token.kind == "punct" and token.text in "()":
             depth += 1 if token.text == "(" else -1
-        elif depth == 0 and token.is_word("AS") and i + 1 < len(part):
-            if part[i + 1].text == "(":
-                close = _closing(part, i + 1)
-                return sql[part[i + 1].end : part[close].start].strip()
+        elif depth == 0 and token.is_word("AS") and i + 1 < len(part) and part[i + 1].text == "(":
+            close = _closing(part, i + 1)
+            return sql[part[i + 1].end : part[close].start].strip()
     return None
 
 
@@ -147,9 +147,7 @@ def table_text(sql: str | None) -> TableText:
         if expression is not None:
             generated[unquote(first).lower()] = expression
     options = tokens[close + 1 :]
-    without_rowid = any(
-        a.is_word("WITHOUT") and b.is_word("ROWID") for a, b in zip(options, options[1:])
-    )
+    without_rowid = any(a.is_word("WITHOUT") and b.is_word("ROWID") for a, b in pairwise(options))
     return TableText(generated, without_rowid)
 
 
