@@ -6,7 +6,8 @@ Every connection (discovery and units alike) comes from one ``KeyedPool`` of
 ``source.threads`` connections, each tagged with the ``program_name`` connection attribute.
 
 A schema costs a constant number of ``information_schema`` queries (tables, columns,
-constraints, key columns, views, and on MariaDB column checks), whatever its size.
+constraints, key columns, views, on MariaDB column checks, and partitions where a table is
+partitioned), whatever its size.
 
 Column defaults are normalised to one meaning on both engines (see ``normalize_default``):
 a literal is the engine's SQL literal (``'abc'``, ``5``, ``b'101'``), an expression is
@@ -247,7 +248,7 @@ class MysqlConnector:
             self._server = ServerInfo.parse(connection.get_server_info())
         server = self._server
         schema = unit.schema.name
-        names = ["tables", "columns", "constraints", "key_columns", "views", "partitions"]
+        names = ["tables", "columns", "constraints", "key_columns", "views"]
         if server.mariadb is not None and server.mariadb >= (10, 3, 10):
             names.append("json_checks")
         warnings: list[str] = []
@@ -255,6 +256,8 @@ class MysqlConnector:
         for name in names:
             # exact (binary) schema matches only: the queries say so themselves
             rows[name] = await _fetch(connection, name, schema, warnings)
+        if any("partitioned" in (_text(r.get("create_options")) or "") for r in rows["tables"]):
+            rows["partitions"] = await _fetch(connection, "partitions", schema, warnings)
         builder = _Builder(self.service_name, unit, server, list(dict.fromkeys(warnings)))
         tables = builder.tables(rows)
         issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in builder.warnings]
