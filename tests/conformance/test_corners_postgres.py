@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from metaingest.entities import ConstraintType, Table, UniqueIndex
+from metaingest.entities import ConstraintType, DataType, Table, UniqueIndex
 from tests.conftest import PgServer, unique_name
 from tests.faultkit import pg_execute, pg_side
 
@@ -21,6 +21,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
 
 DDL = """
 CREATE SCHEMA s2;
+CREATE EXTENSION citext SCHEMA public;
+CREATE EXTENSION hstore SCHEMA s2;
+CREATE TABLE s2.ext (c public.citext, h s2.hstore, cs public.citext[]);
 CREATE TABLE public.t (a integer, b text);
 CREATE TABLE s2.t (a integer);
 CREATE VIEW s2.v AS SELECT a FROM public.t;
@@ -148,3 +151,17 @@ async def test_output_does_not_depend_on_the_roles_settings(
     assert defaults["span"] == "'1 day 02:00:00'::interval"
     assert defaults["ratio"] == "0.1"
     assert defaults["raw"] == "'\\x0102'::bytea"
+
+
+async def test_extension_types_outside_pg_catalog(postgres_server: PgServer, database: str) -> None:
+    """Qualified by the empty search_path, an extension's type is still recognised."""
+    tables = await extract(_source(postgres_server, database))
+    got = [
+        (c.name, c.data_type_display, c.data_type, c.array_data_type)
+        for c in tables["s2.ext"].columns
+    ]
+    assert got == [
+        ("c", "public.citext", DataType.TEXT, None),
+        ("h", "s2.hstore", DataType.MAP, None),
+        ("cs", "public.citext[]", DataType.ARRAY, DataType.TEXT),
+    ]
