@@ -227,3 +227,34 @@ def test_duckdb_view_definition_is_the_query(duckdb_tables: dict[str, Table]) ->
     assert view.view_definition == "SELECT a, b FROM s.t WHERE (a > 0)"
     statement = view.to_openmetadata()["schemaDefinition"]
     assert statement == 'CREATE VIEW s."V w" AS SELECT a, b FROM s.t WHERE (a > 0)'
+
+
+@pytest.mark.parametrize(
+    ("statement", "query"),
+    [
+        (
+            'CREATE TEMP VIEW IF NOT EXISTS "v AS x"(a, b) AS SELECT 1 AS a, 2;  ',
+            "SELECT 1 AS a, 2",
+        ),
+        ("create view [as] as select 'AS (x)' as y", "select 'AS (x)' as y"),
+        (" SELECT t.a\n   FROM public.t;", "SELECT t.a\n   FROM public.t"),  # PostgreSQL's
+        ("select `a` AS `b` from `t`", "select `a` AS `b` from `t`"),  # MySQL's, as it is
+    ],
+)
+def test_view_query_takes_the_text_after_the_keyword_as(statement: str, query: str) -> None:
+    from metaingest.connectors.sqltext import view_query
+
+    assert view_query(statement) == query
+
+
+def test_table_text_reads_tokens_not_raw_text() -> None:
+    from metaingest.connectors.sqltext import table_text
+
+    text = table_text(
+        'CREATE TABLE "t(x" (a, "AS (no)" TEXT DEFAULT \'AS (no)\', b AS(a+1),'
+        ' c VARCHAR(10) GENERATED ALWAYS AS (upper("a")),'
+        " d NUMERIC(10, 2) CHECK (d > 0) AS (a * 1.5) STORED) STRICT, WITHOUT ROWID"
+    )
+    assert text.generated == {"b": "a+1", "c": 'upper("a")', "d": "a * 1.5"}
+    assert text.without_rowid
+    assert not table_text("CREATE TABLE t(a, b TEXT) -- WITHOUT ROWID").without_rowid
