@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .executors.settings import ExecutorConfig, LocalExecutorConfig
 
 __all__ = [
     "FilterPattern",
@@ -296,6 +297,10 @@ class WorkflowConfig(_Strict):
     workflow: WorkflowSettings = Field(
         default_factory=WorkflowSettings, description="Run-wide settings."
     )
+    executor: ExecutorConfig = Field(
+        default_factory=LocalExecutorConfig,
+        description="Where units run: `local` (this process) or `dask` (a Dask cluster).",
+    )
 
     def with_threads(self, threads: int) -> WorkflowConfig:
         """A copy with ``source.threads`` replaced, validated like the file."""
@@ -369,7 +374,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{loc}: {message}" if loc else message
 
 
-_TAGS = {"postgres", "mysql", "mariadb", "sqlite", "sqlalchemy", "jsonl"}
+_TAGS = {"postgres", "mysql", "mariadb", "sqlite", "sqlalchemy", "jsonl", "local", "dask"}
 
 
 def parse_config(data: Any, env: Mapping[str, str] | None = None) -> WorkflowConfig:

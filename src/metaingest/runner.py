@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from metaingest.connectors.base import Connector, SchemaBatch, Unit
+from metaingest.errors import MetaingestError, SourceError
 from metaingest.redact import Redactor
 from metaingest.report import Report, UnitTiming
 from metaingest.retry import backoff, classify
+
+if TYPE_CHECKING:
+    from metaingest.executors.spec import UnitOutcome
 
 __all__ = ["Runner", "describe"]
 
@@ -66,6 +70,7 @@ class Runner:
         clock: Callable[[], float] = time.perf_counter,
         on_start: Callable[[Unit], None] = lambda unit: None,
         on_finish: Callable[[Unit], None] = lambda unit: None,
+        remote: Callable[[Unit], Awaitable[UnitOutcome]] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError("threads must be >= 1")
@@ -80,6 +85,7 @@ class Runner:
         self._clock = clock
         self._on_start = on_start
         self._on_finish = on_finish
+        self._remote = remote
         self._t0 = clock()
         self._fatal: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
@@ -110,7 +116,10 @@ class Runner:
         self._on_start(unit)
         try:
             async with send:
-                batch, attempts = await self._extract(unit)
+                if self._remote is not None:
+                    batch, attempts = await self._extract_remote(unit, self._remote)
+                else:
+                    batch, attempts = await self._extract(unit)
                 if batch is None:
                     self._record(unit, start, "error", 0, attempts)
                     return
@@ -157,6 +166,30 @@ class Runner:
                 log.error("%s: %s", unit.fqn, message, extra={"fqn": unit.fqn})
                 self._report.add_issue("error", unit.fqn, message)
                 return None, attempt
+
+    async def _extract_remote(
+        self, unit: Unit, remote: Callable[[Unit], Awaitable[UnitOutcome]]
+    ) -> tuple[SchemaBatch | None, int]:
+        """The unit extracted elsewhere (an executor): connection, retries and all."""
+        try:
+            outcome = await remote(unit)
+        except Exception as exc:  # the executor itself failed (a task lost too often)
+            message = describe(exc, self._redact)
+            log.error("%s: %s", unit.fqn, message, extra={"fqn": unit.fqn})
+            self._report.add_issue("error", unit.fqn, message)
+            return None, 1
+        for issue in outcome.issues:
+            self._report.add_issue(issue.level, issue.fqn, self._redact(issue.message))
+        if outcome.fatal is not None:
+            self._stop(
+                SourceError(outcome.fatal)
+                if outcome.fatal_is_source
+                else MetaingestError(outcome.fatal)
+            )
+            return None, outcome.attempts
+        if outcome.batch is None:
+            return None, outcome.attempts
+        return self._transform(outcome.batch), outcome.attempts
 
     def _stop(self, exc: BaseException) -> None:
         if self._fatal is None:

@@ -21,6 +21,7 @@ from .accounting import UnitCounts, account
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
 from .entities import VIEW_TYPES
+from .executors.select import new_run_id, open_executor, unit_runner
 from .filters import Filter
 from .observe import Progress, ProgressObserver, ProgressTracker
 from .plan import DiscoveredDatabase, DiscoveredUnit, Plan
@@ -60,8 +61,10 @@ class Workflow:
         sink: Sink | None = None,
         *,
         observer: ProgressObserver | None = None,
+        client: Any = None,
     ) -> None:
         self.config = config
+        self._client = client  # a distributed.Client from an embedding application
         source = config.source
         self.connector: Connector[Any] = connector or create_connector(source)
         self._sink = sink
@@ -159,16 +162,27 @@ class Workflow:
         tracker = self._tracker
         tracker.start()
         try:
-            async with self.connector:
+            async with self.connector, open_executor(self.config.executor, self._client) as ex:
                 self._discovered = await self.discover()
                 units = [d.unit for d in self._discovered if d.skipped_because is None]
                 self.report.units_total = len(units)
                 tracker.set_phase("extracting")
                 send, receive = anyio.create_memory_object_stream[SchemaBatch](threads)
                 settings = self.config.workflow
+                remote = None
+                if ex is not None:  # units run on the cluster; retries happen there
+                    await self.connector.aclose()  # discovery's connections: the cap is theirs
+                    remote = await unit_runner(
+                        ex,
+                        self.config.source,
+                        retries=settings.retries,
+                        retry_backoff=settings.retry_backoff,
+                        run_id=new_run_id(),
+                        source_index=0,
+                    )
                 runner = Runner(
                     self.connector,
-                    threads,
+                    threads if ex is None else threads + ex.window,
                     self.report,
                     self._filter_tables,
                     retries=settings.retries,
@@ -177,6 +191,7 @@ class Workflow:
                     redact=self.redact,
                     on_start=tracker.unit_started,
                     on_finish=tracker.unit_finished,
+                    remote=remote,
                 )
                 counting = _Counting(receive, lambda batch: self._count(batch, seen))
                 counting.after = tracker.changed
