@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from metaingest.config import WorkflowConfig, parse_config
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer, unique_name
+from .faultproxy import FaultProxy
 from .fleetkit import Sampler, pg_catalog, pg_counter
 
 distributed = pytest.importorskip("distributed")
@@ -35,15 +36,17 @@ def cluster() -> Iterator[Any]:
         "distributed.scheduler.locks.lease-validation-interval": "0.5s",
         "distributed.admin.tick.limit": "60s",
     }
-    with dask.config.set(settings):
-        with distributed.LocalCluster(
+    with (
+        dask.config.set(settings),
+        distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=2,
             processes=True,
             dashboard_address=None,
             host="127.0.0.1",
-        ) as local:
-            yield local
+        ) as local,
+    ):
+        yield local
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +75,7 @@ async def test_dask_writes_the_bytes_of_the_local_run_with_the_cap_held(
 ) -> None:
     local_out, dask_out = tmp_path / "local.jsonl", tmp_path / "dask.jsonl"
     app = unique_name("mi_dask_")
-    report = await Workflow(
-        config(postgres_server, pg_db, local_out, app, dask_address=None)
-    ).run()
+    report = await Workflow(config(postgres_server, pg_db, local_out, app, dask_address=None)).run()
     assert report.ok, report.issues
     sampler = Sampler(pg_counter(postgres_server, [app]))
     with sampler.running():
@@ -87,3 +88,100 @@ async def test_dask_writes_the_bytes_of_the_local_run_with_the_cap_held(
     # the cap holds on the server across both worker processes (discovery's connections
     # close before the units are submitted)
     assert 1 <= sampler.peaks[app] <= 2, sampler.peaks
+
+
+@pytest.fixture(scope="module")
+def local_bytes(postgres_server: PgServer, pg_db: str, tmp_path_factory: Any) -> bytes:
+    """The in-process run's output, the reference for every Dask run of ``pg_db``."""
+    out = tmp_path_factory.mktemp("local") / "out.jsonl"
+    app = unique_name("mi_local_")
+    report = anyio.run(Workflow(config(postgres_server, pg_db, out, app, dask_address=None)).run)
+    assert report.ok, report.issues
+    return out.read_bytes()
+
+
+async def test_a_worker_killed_mid_run_gives_the_same_bytes(
+    postgres_server: PgServer, pg_db: str, cluster: Any, local_bytes: bytes, tmp_path: Path
+) -> None:
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        pids = sorted(client.run(os.getpid).values())
+    assert len(pids) == 2
+    out = tmp_path / "out.jsonl"
+    app = unique_name("mi_kill_")
+    killed: list[int] = []
+
+    def kill_once(progress: Any) -> None:
+        # a unit is in flight and some are done: terminate one worker process outright
+        if not killed and progress.units_done >= 3 and progress.in_flight:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    async with FaultProxy(postgres_server.port) as proxy:
+        proxy.delay(20)  # units of ~0.2 s, so the kill lands on running ones
+        slow = PgServer(port=proxy.port)
+        workflow = Workflow(
+            config(slow, pg_db, out, app, dask_address=cluster.scheduler_address),
+            observer=kill_once,
+        )
+        report = await workflow.run()
+    assert killed, "the run ended before a worker could be killed"
+    assert report.ok, report.issues
+    assert out.read_bytes() == local_bytes
+
+
+async def test_cancellation_cancels_every_task_and_leaves_no_connection(
+    postgres_server: PgServer, pg_db: str, cluster: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    app = unique_name("mi_cancel_")
+    async with FaultProxy(postgres_server.port) as proxy:
+        proxy.delay(1000)  # a unit would take 10 s or more: only cancellation ends it early
+        slow = PgServer(port=proxy.port)
+        config_ = config(slow, pg_db, out, app, dask_address=cluster.scheduler_address)
+        submitted = anyio.Event()
+
+        def on_progress(progress: Any) -> None:
+            if progress.in_flight:  # discovery is over (its connection closed), units submitted
+                submitted.set()
+
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_once_connected() -> None:
+                await submitted.wait()
+                await wait_for_connections(postgres_server, app, lambda n: n > 0)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(cancel_once_connected)
+            await Workflow(config_, observer=on_progress).run()
+        # every task stops at once (its own watch, not the end of its unit): its connection
+        # closes, its lease returns, and nothing is left running on the cluster
+        with anyio.fail_after(8):
+            await wait_for_connections(postgres_server, app, lambda n: n == 0)
+    assert not out.exists()
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        for _ in range(50):
+            if not any(client.processing().values()):
+                break
+            await anyio.sleep(0.1)
+        assert not any(client.processing().values())
+
+
+async def count_connections(server: PgServer, app: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=server.host, port=server.port, user=server.user)
+    try:
+        value = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app
+        )
+        return int(value)
+    finally:
+        await conn.close()
+
+
+async def wait_for_connections(server: PgServer, app: str, done: Callable[[int], bool]) -> None:
+    """Poll the server until ``done(connections of app)``."""
+    while True:
+        if done(await count_connections(server, app)):
+            return
+        await anyio.sleep(0.05)

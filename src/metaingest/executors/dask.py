@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 _LEASE_TIMEOUT = "distributed.scheduler.locks.lease-timeout"
 _ACQUIRE_POLL = 0.5  # seconds per shielded acquire attempt: bounds the delay of a cancel
+_WATCH_INTERVAL = 0.1  # seconds between checks that the client still wants the unit
+_GONE = frozenset({"cancelled", "released", "forgotten"})
 
 
 def _import_distributed() -> Any:
@@ -59,10 +61,36 @@ def _import_distributed() -> Any:
 
 
 async def run_task(spec: UnitSpec) -> UnitOutcome:
-    """The task a worker runs: take a connection lease, extract the unit, give the lease back."""
+    """The task a worker runs: take a connection lease, extract the unit, give the lease back.
+
+    A worker lets a cancelled coroutine task run to its end (and drops the result), so the
+    task watches its own state and stops at once when the client cancels it: its connection
+    closes and its lease returns within ``_WATCH_INTERVAL``.
+    """
+    distributed = _import_distributed()
+    worker = distributed.get_worker()
+    outcome: UnitOutcome | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            while True:
+                await anyio.sleep(_WATCH_INTERVAL)
+                task = worker.state.tasks.get(spec.key)
+                if task is None or task.state in _GONE:
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch)
+        outcome = await _leased(distributed, spec)
+        tg.cancel_scope.cancel()
+    if outcome is None:
+        raise RuntimeError("the client cancelled this unit")
+    return outcome
+
+
+async def _leased(distributed: Any, spec: UnitSpec) -> UnitOutcome:
     import dask
 
-    distributed = _import_distributed()
     # the lease's refresh interval (a fifth of the timeout) comes from this process's config
     with dask.config.set({_LEASE_TIMEOUT: f"{spec.lease_timeout}s"}):
         semaphore = distributed.Semaphore(max_leases=spec.max_connections, name=spec.semaphore)
