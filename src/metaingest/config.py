@@ -86,8 +86,8 @@ class FilterPattern(_Strict):
             if nested_repetition(pattern):
                 raise ValueError(
                     f"[{index}] regex {pattern!r} repeats a group that itself repeats, which can"
-                    " take exponential time on a name that does not match (repeat once, e.g."
-                    " '[a-z_]*' for '([a-z_]+)*', or make the inner repeat possessive: '++')"
+                    " take exponential time on a name that does not match (write one"
+                    " repetition: '^[a-z_]*_old$' for '^([a-z_]+)*_old$')"
                 )
         return patterns
 

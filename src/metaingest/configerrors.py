@@ -66,6 +66,11 @@ def _suggest(word: str, choices: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _number(bound: Any) -> Any:
+    """``100`` for a bound of ``100.0``, as the user wrote it."""
+    return int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+
+
 def _describe(root: type[BaseModel], error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     where, _models = _walk(root, loc)
@@ -76,11 +81,11 @@ def _describe(root: type[BaseModel], error: Mapping[str, Any]) -> str:
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "greater_than_equal":
-        message = f"must be >= {ctx['ge']}"
+        message = f"must be >= {_number(ctx['ge'])}"
     elif kind == "greater_than":
-        message = f"must be > {ctx['gt']}"
+        message = f"must be > {_number(ctx['gt'])}"
     elif kind == "less_than_equal":
-        message = f"must be <= {ctx['le']}"
+        message = f"must be <= {_number(ctx['le'])}"
     elif kind == "union_tag_invalid":
         expected = re.findall(r"'([^']*)'", str(ctx["expected_tags"]))
         close = difflib.get_close_matches(str(ctx["tag"]), expected, n=1, cutoff=0.6)
