@@ -66,7 +66,9 @@ class FilterPattern(_Strict):
 
     A name passes when it matches some include (if includes are given) and no exclude.
     ``excludes`` left unset means the source's default excludes (its system schemas);
-    an explicit list, even an empty one, replaces them.
+    an explicit list, even an empty one, replaces them. A pattern that repeats a repeating
+    group (``^([a-z_]+)*_old$``) is rejected: its matching can take exponential time; write
+    one repetition (``^[a-z_]*_old$``).
     """
 
     includes: list[str] = Field(default_factory=list, description="Regexes; a name must match one.")
