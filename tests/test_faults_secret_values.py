@@ -12,11 +12,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from metaingest.connectors.base import Unit
+
 from .conftest import MysqlServer, PgServer, free_port, quote_mysql, unique_name
+from .faultkit import config_of
+from .faultkit import run as run_workflow
+from .faultproxy import FaultProxy
 
 RIGHT = "R1ght-" + unique_name("")
 
@@ -152,3 +158,27 @@ def test_a_home_folder_in_the_sink_path_is_expanded(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "t_home" in (home / "out" / "x.jsonl").read_text(encoding="utf-8")
     assert not (work / "~").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+@pytest.mark.parametrize("password", ["x", "e", "on"])
+async def test_a_cut_connection_is_reported_unmasked(
+    postgres_server: PgServer, pg_database: str, tmp_path: Path, password: str
+) -> None:
+    async with FaultProxy(postgres_server.port) as proxy:
+
+        async def cut(unit: Unit, connection: Any, attempt: int) -> None:
+            proxy.cut_after(1)  # discovery is done: the unit's first query is cut
+
+        config = config_of(
+            postgres_server.source(pg_database, port=proxy.port, password=password),
+            tmp_path / "out.jsonl",
+            retries=0,
+        )
+        report = await run_workflow(config, cut)
+    (issue,) = report.issues
+    assert issue.fqn == f"pg.{pg_database}.public"
+    assert issue.message.startswith(
+        "ConnectionDoesNotExistError: connection was closed in the middle of operation"
+    )
