@@ -105,6 +105,23 @@ def test_a_url_password_is_masked_encoded_and_decoded() -> None:
     assert redact("rejected Pa$$w0rd and Pa%24%24w0rd") == "rejected *** and ***"
 
 
+def test_a_password_in_connect_args_is_a_secret_too() -> None:
+    config = parse_config(
+        {
+            "source": {
+                "type": "sqlalchemy",
+                "url": "postgresql+psycopg://u@h/d",
+                "connect_args": {"password": "Sw0rdf1sh!", "sslmode": "disable"},
+            },
+            "sink": {"type": "jsonl", "path": "o"},
+        }
+    )
+    redact = Redactor.for_source(config.source)
+    assert redact("auth failed for Sw0rdf1sh! (sslmode disable)") == (
+        "auth failed for *** (sslmode disable)"
+    )
+
+
 @pytest.mark.timeout(30)
 def test_a_megabyte_of_adversarial_text_is_redacted_correctly() -> None:
     redact = Redactor(["hunter2", "x"])

@@ -44,6 +44,7 @@ _QUOTED_FIELD = re.compile(
     r"((['\"])(?:password|passwd|pwd)\2\s{0,8}[:=]\s{0,8})('[^'\n]{0,1024}'|\"[^\"\n]{0,1024}\")",
     re.IGNORECASE,
 )
+_PASSWORD_KEY = re.compile(r"password|passwd|pwd", re.IGNORECASE)
 _PUBLIC_KEYS = ("username", "host", "port", "database", "service_name")
 
 
@@ -96,6 +97,12 @@ class Redactor:
         """The redactor of a source config: its secrets, with its names as public text."""
         secrets = secrets_of(source)
         secrets += [unquote(s) for s in secrets if unquote(s) != s]
+        arguments = getattr(source, "connect_args", None) or {}
+        secrets += [
+            str(value)
+            for key, value in arguments.items()
+            if _PASSWORD_KEY.fullmatch(str(key)) and isinstance(value, str)
+        ]
         public = [str(getattr(source, key, "") or "") for key in _PUBLIC_KEYS]
         return cls(secrets, public)
 
