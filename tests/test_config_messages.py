@@ -317,3 +317,34 @@ def test_the_cli_rejects_an_alias_bomb(tmp_path: Path) -> None:
     result = run_cli("validate", "-c", "w.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert "expands to more than 100,000 values through its aliases" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "source: {type: postgres, password: $PGPASSWORD}\nsink: {type: jsonl, path: o}\n",
+            "source.password: $NAME is not read from the environment: write ${NAME} to read it,"
+            " or $$NAME for a literal $NAME",
+        ),
+        (
+            "source: {type: postgres, host: '${PGHOST'}\nsink: {type: jsonl, path: o}\n",
+            "source.host: unclosed or invalid ${: write ${NAME} or ${NAME:-default} to read the"
+            " environment, or $${ for a literal ${",
+        ),
+        (
+            "source:\n  type: sqlite\n  path: a.db\n  path: b.db\nsink: {type: jsonl, path: o}\n",
+            "w.yaml: duplicate key 'path' at lines 3 and 4",
+        ),
+        (
+            "source:\n  type: sqlite\n  path: a.db\n threads: 2\nsink: {type: jsonl, path: o}\n",
+            "w.yaml: not valid YAML at line 4: 'threads: 2': expected <block end>, but found"
+            " '<block mapping start>' (while parsing a block mapping at line 1: 'source:')",
+        ),
+    ],
+)
+def test_the_cli_reports_file_problems_in_one_line(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "w.yaml").write_text(text, encoding="utf-8")
+    result = run_cli("validate", "-c", "w.yaml", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"metaingest: error: {message}\n"
