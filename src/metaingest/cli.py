@@ -26,6 +26,8 @@ from metaingest.check import check_connection, render_check
 from metaingest.config import WorkflowConfig, load_config
 from metaingest.display import LiveDisplay, LogDisplay
 from metaingest.errors import ConfigError, MetaingestError, SourceError
+from metaingest.fleet import Fleet
+from metaingest.fleetsummary import print_sources
 from metaingest.logs import configure_logging, redact_handlers
 from metaingest.redact import Redactor
 from metaingest.reference import reference_markdown
@@ -212,7 +214,7 @@ def _run_gc_policy() -> Iterator[None]:
         gc.unfreeze()
 
 
-async def _ingest(workflow: Workflow, display: Display | None) -> int | None:
+async def _ingest(workflow: Workflow | Fleet, display: Display | None) -> int | None:
     """Run the workflow; a SIGINT or SIGTERM cancels it. Returns the signal, if one came."""
     received: int | None = None
     error: MetaingestError | None = None
@@ -249,7 +251,7 @@ def _display(args: argparse.Namespace, console: Console) -> Display | None:
     return LogDisplay(args.progress_interval)
 
 
-def _dry_run(workflow: Workflow) -> int:
+def _dry_run(workflow: Workflow | Fleet) -> int:
     plan = anyio.run(workflow.dry_run)
     print_plan(plan, sys.stdout)
     return EXIT_OK
@@ -261,7 +263,11 @@ def _run_ingest(args: argparse.Namespace) -> int:
         config = config.with_strict()
     console = Console(file=sys.stdout)
     display = None if args.dry_run else _display(args, console)
-    workflow = Workflow(config, observer=display)
+    workflow: Workflow | Fleet = (
+        Workflow(config, observer=display)
+        if config.sources is None
+        else Fleet(config, observer=display)
+    )
     redact_handlers(workflow.redact)
     try:
         if args.dry_run:
@@ -290,6 +296,8 @@ def _run_ingest(args: argparse.Namespace) -> int:
             rich_summary(report, console, args.report)
         else:
             print_summary(report, sys.stdout, args.report)
+        if report.sources:
+            print_sources(report, console.file)
         if code == EXIT_OK:
             print(f"wrote {config.sink.path}")
     return code
@@ -328,7 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "validate":
             config = load_config(args.config)
-            print(f"{args.config}: ok ({config.source.type} source, {config.sink.type} sink)")
+            what = f"{config.source.type} source"
+            if config.sources is not None:
+                what = f"{len(config.sources)} sources"
+            print(f"{args.config}: ok ({what}, {config.sink.type} sink)")
             return EXIT_OK
         if args.command == "test-connection":
             return _test_connection(args)

@@ -315,12 +315,28 @@ class WorkflowSettings(_Strict):
     allow_mass_delete: bool = Field(
         default=False, description="Delete even above delete_threshold (as --allow-mass-delete)."
     )
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="With `sources`: source connections open at once over all sources (a "
+        "source runs while its `threads` fit in this budget). Unset: no cap beyond each "
+        "source's threads.",
+    )
 
 
 class WorkflowConfig(_Strict):
     """A whole workflow file."""
 
-    source: SourceConfig = Field(description="Where the catalog comes from.")
+    source: SourceConfig = Field(
+        default=None,  # type: ignore[assignment]  # required unless `sources`: checked below
+        description="Where the catalog comes from (with `sources`: the first of them).",
+    )
+    sources: list[SourceConfig] | None = Field(
+        default=None,
+        min_length=1,
+        description="A fleet: several sources in one run, each with its own type, "
+        "credentials, filters and threads, into one sink (instead of `source`).",
+    )
     sink: JsonlSinkConfig = Field(description="Where the entities go.")
     workflow: WorkflowSettings = Field(
         default_factory=WorkflowSettings, description="Run-wide settings."
@@ -330,9 +346,37 @@ class WorkflowConfig(_Strict):
         description="Where units run: `local` (this process) or `dask` (a Dask cluster).",
     )
 
+    @model_validator(mode="after")
+    def _one_source_key(self) -> WorkflowConfig:
+        if self.sources is None:
+            if self.source is None:
+                raise ValueError("source: required key is missing (or give sources: a list)")
+        elif self.source is None:
+            object.__setattr__(self, "source", self.sources[0])
+        elif self.source != self.sources[0]:
+            raise ValueError("give either source or sources, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_services(self) -> WorkflowConfig:
+        names = [source.service_name for source in self.sources or ()]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise ValueError(f"sources[{index}].service_name: {name!r} is used twice")
+        return self
+
     def with_threads(self, threads: int) -> WorkflowConfig:
         """A copy with ``source.threads`` replaced, validated like the file."""
+        if self.sources is not None:
+            raise ConfigError("--threads: not with sources (set threads per source)")
         return self._with("source", "threads", threads)
+
+    def for_source(self, index: int) -> WorkflowConfig:
+        """The single-source workflow of ``sources[index]`` (same sink, settings, executor)."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields}
+        data["source"] = (self.sources or [self.source])[index]
+        data["sources"] = None
+        return _validate(data)
 
     def with_strict(self, strict: bool = True) -> WorkflowConfig:
         """A copy with ``workflow.strict`` replaced."""

@@ -23,7 +23,7 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     origin = get_origin(annotation)
-    if origin in (Union, types.UnionType, Annotated):
+    if origin in (Union, types.UnionType, Annotated, list):
         return [m for arg in get_args(annotation) for m in _models_in(arg)]
     return []
 
@@ -41,8 +41,7 @@ def _walk(root: type[BaseModel], loc: Sequence[Any]) -> tuple[str, list[type[Bas
     shown = ""
     for part in loc:
         if isinstance(part, int):
-            shown += f"[{part}]"
-            models = []
+            shown += f"[{part}]"  # an item of a list: the list's models (from _models_in)
             continue
         chosen = [m for m in models if part in _tags(m)] if len(models) > 1 else []
         if chosen:

@@ -36,6 +36,8 @@ class Progress:
     tables: int
     elapsed: float
     in_flight: tuple[str, ...]
+    # a fleet run: (service, units done, units total, failed) per source, in config order
+    sources: tuple[tuple[str, int, int, int], ...] = ()
 
     @property
     def fraction(self) -> float:

@@ -19,7 +19,7 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, computed_field
 
-__all__ = ["Filtered", "Issue", "Report", "UnitTiming", "write_report"]
+__all__ = ["Filtered", "Issue", "Report", "SourceSummary", "UnitTiming", "write_report"]
 
 MAX_ISSUES = 1000
 
@@ -56,6 +56,30 @@ class UnitTiming(BaseModel):
     failed: int = 0
 
 
+class SourceSummary(BaseModel):
+    """One source of a fleet run: its verdict against the threshold and its counts."""
+
+    service: str
+    type: str
+    state: Literal["ok", "failed", "cancelled"]
+    error: str | None = None  # why the source failed as a whole (could not connect...)
+    threads: int = 1
+    databases: int = 0
+    schemas: int = 0
+    tables: int = 0
+    views: int = 0
+    columns: int = 0
+    warnings: int = 0
+    errors: int = 0
+    units_total: int = 0
+    units_ok: int = 0
+    units_failed: int = 0
+    units_partial: int = 0
+    success_pct: float = 100.0
+    peak_connections: int = 0
+    wall_seconds: float = 0.0
+
+
 class Report(BaseModel):
     """What a run saw, delivered, dropped and failed on."""
 
@@ -81,6 +105,7 @@ class Report(BaseModel):
     issues: list[Issue] = Field(default_factory=list)
     issues_dropped: int = 0
     units: list[UnitTiming] = Field(default_factory=list)
+    sources: list[SourceSummary] = Field(default_factory=list)  # a fleet run: one per source
     _spill: IO[str] | None = PrivateAttr(default=None)
 
     def add_issue(self, level: Literal["warning", "error"], fqn: str, message: str) -> None:

@@ -190,6 +190,11 @@ class DaskExecutor:
         self._semaphores.append(semaphore)
 
     @property
+    def client(self) -> Any:
+        """The asynchronous ``distributed.Client`` this executor submits through."""
+        return self._client
+
+    @property
     def window(self) -> int:
         """Units submitted per source beyond its connection cap."""
         return self._config.window
