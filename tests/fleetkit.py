@@ -115,7 +115,8 @@ def pg_counter(server: PgServer, names: list[str]) -> Any:
                         )
                     )
                     found = {str(r[0]): int(r[1]) for r in rows}
-                    yield {name: found.get(name, 0) for name in names}
+                    counts = {name: found.get(name, 0) for name in names}
+                    yield {**counts, "total": sum(counts.values())}
             finally:
                 loop.run_until_complete(conn.close())
         finally:

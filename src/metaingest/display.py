@@ -57,7 +57,17 @@ def describe_progress(progress: Progress) -> str:
         line += ", discovering"
     elif progress.in_flight:
         line += f", in flight: {_in_flight(progress.in_flight)}"
+    if progress.sources:
+        line += "; sources: " + ", ".join(_per_source(progress))
     return line
+
+
+def _per_source(progress: Progress) -> list[str]:
+    """``service done/total`` (and failures) for each source of a fleet run."""
+    return [
+        f"{service} {done}/{total}" + (f" ({failed} failed)" if failed else "")
+        for service, done, total, failed in progress.sources
+    ]
 
 
 class LiveDisplay:
@@ -116,6 +126,9 @@ class LiveDisplay:
         else:
             status = "in flight: " + _in_flight(progress.in_flight, limit=len(progress.in_flight))
         line = Text("  " + status, style="dim", no_wrap=True, overflow="ellipsis")
+        if progress.sources:
+            per_source = Text("  sources: " + ", ".join(_per_source(progress)), overflow="fold")
+            return Group(grid, per_source, line)
         return Group(grid, line)
 
 

@@ -3,9 +3,9 @@
 Batches arrive in completion order, which depends on ``threads``; the file must not. Each
 batch is serialized as it arrives and appended to one spool file (memory stays bounded: at
 most ``_FLUSH_BYTES`` wait in memory), remembering where each schema's lines lie; then
-``aclose(commit=True)`` copies the schemas in (database, schema) order into a temporary file
-beside the target, fsyncs it and renames it into place. A failed or cancelled run removes
-its spool and never touches the target path.
+``aclose(commit=True)`` copies the schemas in (service, database, schema) order (a fleet
+writes several services) into a temporary file beside the target, fsyncs it and renames it
+into place. A failed or cancelled run removes its spool and never touches the target path.
 
 Serializing is CPU work and runs in the caller's task; only file I/O goes to a worker thread,
 once per ``_FLUSH_BYTES`` rather than once per batch (a thread round trip per batch cost more
@@ -129,10 +129,15 @@ class JsonlSink:
         try:
             with os.fdopen(fd, "wb") as out, _open_or_empty(self._spool) as spool:
                 database = None
-                for part in sorted(self._spooled, key=lambda s: (s.database.name, s.schema)):
-                    if part.database.name != database:  # once per database, before its schemas
+                # by service first: a fleet's sources may share database names
+                spooled = sorted(
+                    self._spooled, key=lambda s: (s.database.service, s.database.name, s.schema)
+                )
+                for part in spooled:
+                    key = (part.database.service, part.database.name)
+                    if key != database:  # once per database, before its schemas
                         out.write(_line("database", part.database, self.format))
-                        database = part.database.name
+                        database = key
                     spool.seek(part.offset)
                     out.write(spool.read(part.length))
                 out.flush()
