@@ -4,7 +4,9 @@ bytes as in-process, the connection cap across workers, a killed worker, cancell
 from __future__ import annotations
 
 import os
+import re
 import signal
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,12 @@ import anyio
 import pytest
 
 from metaingest.config import WorkflowConfig, parse_config
+from metaingest.fleet import Fleet
 from metaingest.workflow import Workflow
 
-from .conftest import PgServer, unique_name
+from .conftest import MysqlServer, PgServer, unique_name
 from .faultproxy import FaultProxy
-from .fleetkit import Sampler, pg_catalog, pg_counter
+from .fleetkit import Sampler, mysql_catalog, mysql_counter, pg_catalog, pg_counter
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -26,6 +29,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 SCHEMAS = 16
 TABLES = 4
+MARIA_PASSWORD = "dask-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +189,63 @@ async def wait_for_connections(server: PgServer, app: str, done: Callable[[int],
         if done(await count_connections(server, app)):
             return
         await anyio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def maria_user(mysql_server: MysqlServer) -> Iterator[tuple[str, list[str]]]:
+    """A user only this module connects as (PROCESSLIST is filtered by it), and its schemas."""
+    user = "mi_test_u" + uuid.uuid4().hex[:8]
+    names = mysql_catalog(mysql_server, 6)
+    mysql_server.run(
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY '{MARIA_PASSWORD}'",
+        f"GRANT SELECT, SHOW VIEW ON *.* TO '{user}'@'%'",
+    )
+    try:
+        yield user, names
+    finally:
+        mysql_server.run(f"DROP USER IF EXISTS '{user}'@'%'")
+        mysql_server.drop_schemas(names)
+
+
+@pytest.mark.mysql
+async def test_a_fleet_on_dask_writes_the_local_bytes_with_every_cap_held(
+    postgres_server: PgServer,
+    pg_db: str,
+    mysql_server: MysqlServer,
+    maria_user: tuple[str, list[str]],
+    cluster: Any,
+    tmp_path: Path,
+) -> None:
+    user, schemas = maria_user
+    app = unique_name("mi_fleet_")
+    prefix = schemas[0].rsplit("_", 1)[0]
+    fleet = [
+        postgres_server.source(pg_db, service_name="pg", threads=2, application_name=app),
+        mysql_server.source(
+            service_name="maria",
+            threads=1,
+            username=user,
+            password=MARIA_PASSWORD,
+            schema_filter={"includes": ["^" + re.escape(prefix)]},
+        ),
+    ]
+    sink = {"type": "jsonl", "path": str(tmp_path / "local.jsonl")}
+    local = parse_config({"sources": fleet, "sink": sink}, env={})
+    report = await Fleet(local).run()
+    assert report.ok, report.issues
+    executor = {"type": "dask", "address": cluster.scheduler_address, "lease_timeout": 5}
+    sink = {"type": "jsonl", "path": str(tmp_path / "dask.jsonl")}
+    on_dask = parse_config({"sources": fleet, "sink": sink, "executor": executor}, env={})
+    pg_sampler = Sampler(pg_counter(postgres_server, [app]))
+    maria_sampler = Sampler(mysql_counter(mysql_server, [user]))
+    with pg_sampler.running(), maria_sampler.running():
+        report = await Fleet(on_dask).run()
+    assert report.ok, report.issues
+    assert [(s.service, s.units_ok) for s in report.sources] == [("pg", SCHEMAS + 1), ("maria", 6)]
+    assert (tmp_path / "dask.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert 1 <= pg_sampler.peaks[app] <= 2, pg_sampler.peaks
+    assert maria_sampler.peaks[user] == 1, maria_sampler.peaks
+    # the password never reaches a task key, and the scheduler logged none of it
+    async with distributed.Client(cluster.scheduler_address, asynchronous=True) as client:
+        logs = await client.get_scheduler_logs()
+    assert not any(MARIA_PASSWORD in line for _, line in logs)
