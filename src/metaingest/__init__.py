@@ -42,6 +42,7 @@ from metaingest.errors import (
     SinkError,
     SourceError,
 )
+from metaingest.fleet import Fleet
 from metaingest.observe import Progress, ProgressObserver
 from metaingest.report import Issue, Report
 from metaingest.workflow import Plan, Workflow, ingest
@@ -54,6 +55,7 @@ __all__ = [
     "Database",
     "DatabaseSchema",
     "ExtractError",
+    "Fleet",
     "Issue",
     "MetaingestError",
     "MissingDependencyError",

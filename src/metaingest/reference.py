@@ -24,6 +24,7 @@ from metaingest.config import (
     SqliteSource,
     WorkflowSettings,
 )
+from metaingest.executors.settings import DaskExecutorConfig, DaskTls
 
 __all__ = ["reference_markdown"]
 
@@ -35,6 +36,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("database_filter, schema_filter, table_filter", FilterPattern),
     ("sink (type: jsonl)", JsonlSinkConfig),
     ("workflow", WorkflowSettings),
+    ("executor (type: dask; default type: local)", DaskExecutorConfig),
+    ("executor.tls", DaskTls),
 ]
 
 

@@ -21,6 +21,7 @@ from .accounting import UnitCounts, account
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
 from .entities import VIEW_TYPES
+from .errors import ConfigError
 from .executors.select import new_run_id, open_executor, unit_runner
 from .filters import Filter
 from .observe import Progress, ProgressObserver, ProgressTracker
@@ -63,6 +64,8 @@ class Workflow:
         observer: ProgressObserver | None = None,
         client: Any = None,
     ) -> None:
+        if config.sources is not None:
+            raise ConfigError("sources: a fleet runs with metaingest.Fleet (or ingest())")
         self.config = config
         self._client = client  # a distributed.Client from an embedding application
         source = config.source
@@ -304,6 +307,15 @@ class _Counting(ObjectReceiveStream[SchemaBatch]):
         await self._inner.aclose()
 
 
-async def ingest(config: WorkflowConfig, *, observer: ProgressObserver | None = None) -> Report:
-    """Run one ingestion from a validated config and return its report."""
-    return await Workflow(config, observer=observer).run()
+async def ingest(
+    config: WorkflowConfig, *, observer: ProgressObserver | None = None, client: Any = None
+) -> Report:
+    """Run one ingestion (one source, or a fleet of ``sources``) and return its report.
+
+    ``client``: a ``distributed.Client`` to run the units on (the dask executor).
+    """
+    if config.sources is not None:
+        from .fleet import Fleet
+
+        return await Fleet(config, observer=observer, client=client).run()
+    return await Workflow(config, observer=observer, client=client).run()
