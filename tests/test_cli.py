@@ -117,7 +117,7 @@ def test_schema_command_prints_the_models_schema() -> None:
     result = run("schema")
     assert result.returncode == 0
     schema = json.loads(result.stdout)
-    assert set(schema["properties"]) == {"source", "sink", "workflow"}
+    assert set(schema["properties"]) == {"source", "sources", "sink", "workflow", "executor"}
     assert "threads" in json.dumps(schema)
 
 
