@@ -305,6 +305,13 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _test_connection(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if config.sources is not None:  # a fleet: each source in turn; the worst code wins
+        codes = [_check_one(config.for_source(i)) for i in range(len(config.sources))]
+        return EXIT_USAGE if EXIT_USAGE in codes else max(codes)
+    return _check_one(config)
+
+
+def _check_one(config: WorkflowConfig) -> int:
     redact_handlers(Redactor.for_source(config.source))
     result = anyio.run(check_connection, config)
     if result.error is not None:

@@ -10,7 +10,9 @@ becomes visible.
 A sink that keeps state between runs and may delete what a run no longer sees (the catalog
 store, an OpenMetadata server) also implements ``ScopedSink.set_scope``: just before a commit
 the workflow hands it the run's ``RunScope`` — what was discovered, filtered, read whole or
-failed — so that it deletes only inside what this run read completely.
+failed — so that it deletes only inside what this run read completely. A fleet run
+(``sources:``) calls it once per source that was read, each scope naming its own service,
+and never for a source that failed: nothing of that service may be deleted.
 """
 
 from __future__ import annotations
