@@ -24,10 +24,14 @@ class DiscoveredUnit:
 
 @dataclass(frozen=True, slots=True)
 class DiscoveredDatabase:
-    """A database found by discovery, and why it is skipped (None when its schemas are read)."""
+    """A database found by discovery, and why it is skipped (None when its schemas are read).
+
+    ``denied``: skipped because the user may not connect to it (not read; not filtered).
+    """
 
     database: Database
     skipped_because: str | None
+    denied: bool = False
 
 
 @dataclass(frozen=True, slots=True)
