@@ -97,11 +97,13 @@ async def capacity_warning(
     return None
 
 
-async def connect_denied(connector: Connector[Any], database: Database) -> list[Database]:
+async def connect_denied(connector: Connector[Any]) -> list[Database]:
     """PostgreSQL databases the listing left out for want of the CONNECT privilege."""
     source: Any = getattr(connector, "source", None)
     if _engine(connector) != "postgres" or source.database or source.databases is not None:
         return []  # named databases are connected to, and fail loudly when refused
+    # where the listing ran: its connection is idle in the pool
+    database = Database(name=source.maintenance_database, service=connector.service_name)
     try:
         rows = await _fetch(connector, database, "connect_denied")
     except Exception as exc:

@@ -126,9 +126,7 @@ class Workflow:
 
     async def _note_denied(self) -> None:
         """Add the databases the user may not connect to, as skipped (not filtered)."""
-        if not self._databases:
-            return
-        for database in await preflight.connect_denied(self.connector, self._databases[0].database):
+        for database in await preflight.connect_denied(self.connector):
             reason = self._database_filter.reason(database.name)
             if reason is None:  # a database the filters drop anyway is only filtered
                 reason = f"no CONNECT privilege for user {self._user()!r}"
