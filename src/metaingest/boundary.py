@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import anyio
-
 from metaingest.errors import MetaingestError
 
 __all__ = ["leaves", "pick", "single_error"]
@@ -49,13 +47,12 @@ def pick(
     found = list(leaves(group))
     if own is not None and any(exc is own for exc in found):
         return own
-    cancelled = anyio.get_cancelled_exc_class()
     for kind in (KeyboardInterrupt, SystemExit, MetaingestError):
         for exc in found:
             if isinstance(exc, kind):
                 return exc
     for exc in found:
-        if isinstance(exc, Exception) and not isinstance(exc, cancelled):
+        if isinstance(exc, Exception):  # cancellations are BaseExceptions: left alone
             return _foreign(exc)
     return group
 
