@@ -53,9 +53,9 @@ examples:
   python -m metaingest validate -c workflow.yaml
   python -m metaingest schema > workflow.schema.json
 
-exit codes: 0 ok, 1 below the success threshold (test-connection: a schema is not
-readable), 2 usage, config or unusable source, 130 interrupted (SIGINT), 143 terminated
-(SIGTERM)
+exit codes: 0 ok (published), 1 below the success threshold, nothing to extract or a
+sink error: nothing published (test-connection: a schema is not readable), 2 usage, config,
+unwritable output or unusable source, 130 interrupted (SIGINT), 143 terminated (SIGTERM)
 """
 
 INGEST_EPILOG = """\
@@ -357,7 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"metaingest: error: --log-file: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _command(args, debug)
+        code = _command(args, debug)
+        sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's last flush
+        return code
     except BrokenPipeError:
         # the reader of stdout went away (``schema | head``): stop quietly, as cat does;
         # stdout goes to /dev/null so that the interpreter's final flush cannot fail again
@@ -374,7 +376,6 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
                 print(reference_markdown(), end="")
             else:
                 print(json.dumps(WorkflowConfig.model_json_schema(), indent=2))
-            sys.stdout.flush()  # a closed pipe fails here, not at exit
             return EXIT_OK
         if args.command == "validate":
             config = load_config(args.config)
