@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,15 +24,16 @@ from .boundary import single_error
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
 from .entities import VIEW_TYPES
-from .errors import EmptyRunError, MetaingestError, SinkError
+from .errors import EmptyRunError, MetaingestError
 from .filters import Filter
 from .hints import describe_source
 from .observe import Progress, ProgressObserver, ProgressTracker
-from .plan import DiscoveredDatabase, DiscoveredUnit, Plan
+from .plan import DiscoveredDatabase, DiscoveredUnit, Plan, empty_message
 from .redact import Redactor, secrets_of
 from .report import Report
-from .runner import Runner, describe
+from .runner import Runner
 from .sinks import CheckedSink, RunScope, ScopedSink, Sink, create_sink
+from .sinks.guard import discard, sink_call, sink_name
 
 __all__ = ["DiscoveredDatabase", "DiscoveredUnit", "Plan", "Workflow", "ingest"]
 
@@ -329,20 +329,24 @@ class Workflow:
             try:
                 async with self._stream() as batches:
                     async for batch in batches:
-                        await self._sink_call(sink, f"write of {batch.fqn}", sink.write(batch))
+                        await sink_call(
+                            self.redact, sink, f"write of {batch.fqn}", sink.write(batch)
+                        )
                 if self.report.ok:
                     # Every batch is in: publish whole. A cancellation arriving now would
                     # otherwise interrupt the await while the worker thread still renames the
                     # file into place.
                     with anyio.CancelScope(shield=True):
                         if isinstance(sink, ScopedSink):
-                            await self._sink_call(sink, "set_scope", sink.set_scope(self.scope()))
-                        await self._sink_call(sink, "commit", sink.aclose(commit=True))
+                            await sink_call(
+                                self.redact, sink, "set_scope", sink.set_scope(self.scope())
+                            )
+                        await sink_call(self.redact, sink, "commit", sink.aclose(commit=True))
                     committed = True
                     self.report.published = True
                     log.info(
                         "published %s: %d database(s), %d schema(s), %d table(s), %d view(s)",
-                        _sink_name(sink),
+                        sink_name(sink),
                         self.report.databases,
                         self.report.schemas,
                         self.report.tables,
@@ -353,57 +357,8 @@ class Workflow:
                 raise
             finally:
                 if not committed:
-                    await self._discard(sink, error)
+                    await discard(self.redact, sink, error)
         return self.report
-
-    async def _sink_call(self, sink: Sink, what: str, call: Awaitable[None]) -> None:
-        """Await a sink's call; a foreign exception becomes one SinkError naming the call."""
-        try:
-            await call
-        except MetaingestError:
-            raise
-        except Exception as exc:
-            message = f"sink {_sink_name(sink)}: {what} failed: {describe(exc, self.redact)}"
-            raise SinkError(message) from exc
-
-    async def _discard(self, sink: Sink, error: BaseException | None) -> None:
-        """Close the sink without commit; its failure is the run's error only if none is."""
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._sink_call(sink, "discard", sink.aclose(commit=False))
-            except MetaingestError as exc:
-                if error is None:
-                    raise
-                log.error("%s (while stopping after: %s)", exc, describe(error, self.redact))
-
-
-def _sink_name(sink: Sink) -> str:
-    path = getattr(sink, "path", None)
-    return str(path) if path is not None else type(sink).__name__
-
-
-def empty_message(databases: Sequence[DiscoveredDatabase], units: Sequence[DiscoveredUnit]) -> str:
-    """One line: what discovery found, and which filter (or privilege) dropped it all."""
-    line = f"nothing to extract: discovered {len(databases)} database(s) and {len(units)} schema(s)"
-    drops = []
-    filtered = [d.skipped_because for d in databases if d.skipped_because and not d.denied]
-    if filtered:
-        drops.append(f"source.database_filter dropped {len(filtered)} ({_reasons(filtered)})")
-    denied = sum(1 for d in databases if d.denied)
-    if denied:
-        drops.append(f"{denied} refused CONNECT")
-    dropped = [u.skipped_because for u in units if u.skipped_because]
-    if dropped:
-        drops.append(f"source.schema_filter dropped {len(dropped)} ({_reasons(dropped)})")
-    if drops:
-        line += ": " + "; ".join(drops)
-    return line + " (set workflow.allow_empty: true if an empty run is expected)"
-
-
-def _reasons(reasons: Sequence[str | None]) -> str:
-    counts = Counter(reasons).most_common()
-    shown = ", ".join(f"{n} {reason}" for reason, n in counts[:3])
-    return shown + (f", {len(counts) - 3} more reasons" if len(counts) > 3 else "")
 
 
 class _Counting(ObjectReceiveStream[SchemaBatch]):
