@@ -33,7 +33,7 @@ from metaingest.errors import ConfigError, MetaingestError, SourceError
 from metaingest.hints import hint
 from metaingest.logs import configure_logging, redact_handlers
 from metaingest.outputs import check_output, write_atomic
-from metaingest.redact import Redactor, secrets_of
+from metaingest.redact import Redactor
 from metaingest.reference import reference_markdown
 from metaingest.report import Report, write_report
 from metaingest.summary import outcome, print_plan, print_summary, rich_summary
@@ -329,7 +329,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _test_connection(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    redact_handlers(Redactor(secrets_of(config.source)))
+    redact_handlers(Redactor.for_source(config.source))
     result = anyio.run(check_connection, config)
     if result.error is not None:
         print(f"metaingest: error: {result.error}", file=sys.stderr)

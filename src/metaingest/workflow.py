@@ -29,7 +29,7 @@ from .filters import Filter
 from .hints import describe_source
 from .observe import Progress, ProgressObserver, ProgressTracker
 from .plan import DiscoveredDatabase, DiscoveredUnit, Plan, empty_message
-from .redact import Redactor, secrets_of
+from .redact import Redactor
 from .report import Report
 from .runner import Runner
 from .sinks import CheckedSink, RunScope, ScopedSink, Sink, create_sink
@@ -76,7 +76,7 @@ class Workflow:
             success_threshold=config.workflow.success_threshold,
             strict=config.workflow.strict,
         )
-        self.redact = Redactor(secrets_of(source))
+        self.redact = Redactor.for_source(source)
         self._tracker = ProgressTracker(self.report, observer)
         self._databases: list[DiscoveredDatabase] = []
         self._discovered: list[DiscoveredUnit] = []
@@ -291,13 +291,19 @@ class Workflow:
         ok = {u.fqn for u in self.report.units if u.status == "ok"} - self._partial
         failed = {u.fqn for u in self.report.units} - ok
         plan = Plan(tuple(self._databases), tuple(self._discovered))
-        named = getattr(source, "databases", None) or (
-            source.database if source.type == "postgres" else None
+        # Only PostgreSQL lists a server's databases; elsewhere the database entity is one
+        # fixed name (a config key or a file's stem), so a missing one is an identity change.
+        listed = source.type == "postgres" and (
+            getattr(source, "database", None) is None and getattr(source, "databases", None) is None
         )
+        procedure_filter = Filter.from_config(source.stored_procedure_filter)
 
         def table_in_scope(name: str, is_view: bool) -> bool:
             wanted = source.include_views if is_view else source.include_tables
             return wanted and self._table_filter(name)
+
+        def procedure_in_scope(name: str) -> bool:
+            return source.include_stored_procedures and procedure_filter(name)
 
         digest = hashlib.sha256(self.config.model_dump_json().encode()).hexdigest()
         return RunScope(
@@ -305,8 +311,11 @@ class Workflow:
             plan=plan,
             complete=frozenset(ok),
             failed=frozenset(failed),
-            databases_listed=named is None,
+            databases_listed=listed,
+            database_in_scope=self._database_filter,
+            schema_in_scope=self._schema_filter,
             table_in_scope=table_in_scope,
+            procedure_in_scope=procedure_in_scope,
             config_digest=digest,
             report=self.report,
         )
