@@ -29,6 +29,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
+from .boundary import single_error
 from .config import WorkflowConfig
 from .connectors import SchemaBatch
 from .errors import MetaingestError
@@ -37,7 +38,8 @@ from .observe import Progress, ProgressObserver
 from .plan import Plan
 from .redact import Redactor, secrets_of
 from .report import Report, SourceSummary
-from .sinks import ScopedSink, Sink, create_sink
+from .sinks import CheckedSink, ScopedSink, Sink, create_sink
+from .sinks.guard import discard, sink_call
 from .workflow import Workflow
 
 __all__ = ["Fleet"]
@@ -108,38 +110,49 @@ class Fleet:
         )
 
     async def run(self) -> Report:
-        """Run every source into the sink; commit only if the fleet met its threshold."""
+        """Run every source into the sink; commit only if the fleet met its threshold.
+
+        Like ``Workflow.run``: the sink is checked before anything connects, raises one
+        exception of ``metaingest.errors``, and is closed without commit unless published.
+        """
         sink = self._sink or create_sink(self.config.sink)
-        committed = False
         self._t0 = time.perf_counter()
         buffer = max(source.threads for source in self.sources)
-        send, receive = anyio.create_memory_object_stream[SchemaBatch](buffer)
-        try:
-            async with open_executor(self.config.executor, self._client) as executor:
-                client = None if executor is None else executor.client
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._start_sources, send, client)
-                    async with receive:
-                        async for batch in receive:
-                            await sink.write(batch)
-            self._summarise()
-            if self.report.ok:
-                with anyio.CancelScope(shield=True):
-                    if isinstance(sink, ScopedSink):
-                        for index, workflow in enumerate(self.workflows):
-                            if index not in self._failed:
-                                await sink.set_scope(workflow.scope())
-                    await sink.aclose(commit=True)
-                committed = True
-                self.report.published = True
-        except anyio.get_cancelled_exc_class():
-            self.report.cancelled = True
-            raise
-        finally:
-            if not committed:
-                with anyio.CancelScope(shield=True):
-                    await sink.aclose(commit=False)
-            self._summarise()
+        with single_error():
+            if isinstance(sink, CheckedSink):
+                await anyio.to_thread.run_sync(sink.check)
+            committed = False
+            error: BaseException | None = None
+            send, receive = anyio.create_memory_object_stream[SchemaBatch](buffer)
+            try:
+                async with open_executor(self.config.executor, self._client) as executor:
+                    client = None if executor is None else executor.client
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._start_sources, send, client)
+                        async with receive:
+                            async for batch in receive:
+                                what = f"write of {batch.fqn}"
+                                await sink_call(self.redact, sink, what, sink.write(batch))
+                self._summarise()
+                if self.report.ok:
+                    with anyio.CancelScope(shield=True):
+                        if isinstance(sink, ScopedSink):
+                            for index, workflow in enumerate(self.workflows):
+                                if index not in self._failed:
+                                    call = sink.set_scope(workflow.scope())
+                                    await sink_call(self.redact, sink, "set_scope", call)
+                        await sink_call(self.redact, sink, "commit", sink.aclose(commit=True))
+                    committed = True
+                    self.report.published = True
+            except BaseException as exc:
+                error = exc
+                if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    self.report.cancelled = True
+                raise
+            finally:
+                if not committed:
+                    await discard(self.redact, sink, error)
+                self._summarise()
         return self.report
 
     async def _start_sources(self, send: MemoryObjectSendStream[SchemaBatch], client: Any) -> None:
