@@ -19,7 +19,8 @@ from anyio.abc import ObjectReceiveStream
 
 from .accounting import UnitCounts, account
 from .config import WorkflowConfig
-from .connectors import Connector, SchemaBatch, Unit, create_connector
+from .connectors import Connector, SchemaBatch, create_connector
+from .discovery import discover
 from .entities import VIEW_TYPES
 from .filters import Filter
 from .observe import Progress, ProgressObserver, ProgressTracker
@@ -76,6 +77,7 @@ class Workflow:
         self._discovered: list[DiscoveredUnit] = []
         self._unit_counts: dict[str, UnitCounts] = {}
         self._partial: set[str] = set()
+        self._listing_failures = 0  # databases whose schemas could not be listed
         self._database_filter = Filter.from_config(source.database_filter)
         self._schema_filter = Filter.from_config(
             source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
@@ -83,23 +85,24 @@ class Workflow:
         self._table_filter = Filter.from_config(source.table_filter)
 
     async def discover(self) -> list[DiscoveredUnit]:
-        """List every schema of every database, each marked with why it is skipped."""
-        found: list[DiscoveredUnit] = []
-        databases = sorted(await self.connector.list_databases(), key=lambda d: d.name)
-        for database in databases:
-            reason = self._database_filter.reason(database.name)
-            self._databases.append(DiscoveredDatabase(database, reason))
-            if reason is not None:
-                self.report.filtered.databases += 1
-                log.info("%s: filtered: %s", database.fqn, reason, extra={"fqn": database.fqn})
-                continue
-            schemas = sorted(await self.connector.list_schemas(database), key=lambda s: s.name)
-            for schema in schemas:
-                reason = self._schema_filter.reason(schema.name)
-                if reason is not None:
-                    self.report.filtered.schemas += 1
-                found.append(DiscoveredUnit(Unit(database, schema), reason))
-        return found
+        """List every schema of every database, each marked with why it is skipped.
+
+        Transient errors are retried as units' are; a database whose schema listing failed
+        is kept as skipped, reported and counted as a failed unit (``metaingest.discovery``).
+        """
+        settings = self.config.workflow
+        found = await discover(
+            self.connector,
+            self._database_filter,
+            self._schema_filter,
+            self.report,
+            retries=settings.retries,
+            retry_backoff=settings.retry_backoff,
+            redact=self.redact,
+        )
+        self._databases.extend(found.databases)
+        self._listing_failures = found.failed
+        return found.units
 
     async def plan(self) -> Plan:
         """Discover and filter without extracting; the connector must be open."""
@@ -162,7 +165,7 @@ class Workflow:
             async with self.connector:
                 self._discovered = await self.discover()
                 units = [d.unit for d in self._discovered if d.skipped_because is None]
-                self.report.units_total = len(units)
+                self.report.units_total = len(units) + self._listing_failures
                 tracker.set_phase("extracting")
                 send, receive = anyio.create_memory_object_stream[SchemaBatch](threads)
                 settings = self.config.workflow

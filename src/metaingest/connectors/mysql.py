@@ -17,13 +17,16 @@ that it appends ``ON UPDATE ...`` to a default and loses BIT defaults (tests/tes
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Self
+
+import anyio
 
 from metaingest.config import MysqlSource
 from metaingest.entities import (
@@ -45,9 +48,12 @@ from .types import MYSQL_SIZED, mysql_data_type
 
 __all__ = ["MysqlConnector", "normalize_default"]
 
+log = logging.getLogger(__name__)
+
 Row = Mapping[str, Any]
 
 _KEY = "server"  # one pool key: a MySQL connection can read every schema
+_BUSY = "_metaingest_busy"  # set on a connection while one of our queries runs on it
 _VIEW = "VIEW"
 _PLAIN_TABLE = "BASE TABLE"
 _CONSTRAINT_TYPES = {
@@ -152,7 +158,9 @@ class MysqlConnector:
         self.source = source
         self.service_name = source.service_name
         self._database = Database(name=source.database, service=source.service_name)
-        self._pool: KeyedPool[str, Any] = KeyedPool(self._open, self._close, size=source.threads)
+        self._pool: KeyedPool[str, Any] = KeyedPool(
+            self._open, self._close, size=source.threads, alive=_alive
+        )
         self._server: ServerInfo | None = None
 
     async def __aenter__(self) -> Self:
@@ -173,6 +181,38 @@ class MysqlConnector:
         return SourceError(f"{what} {self._where()}: {cause}")
 
     async def _open(self, _key: str) -> Any:
+        connection = await self._connect()
+        try:
+            await self._bound_statements(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    async def _bound_statements(self, connection: Any) -> None:
+        """No statement outlives its unit: the server stops it after ``unit_timeout``.
+
+        MariaDB's ``max_statement_time`` (error 1969) covers every statement; MySQL's
+        ``max_execution_time`` (error 3024) covers SELECTs, which is all a unit runs. Both
+        are retriable, like a unit timeout.
+        """
+        timeout = self.source.unit_timeout
+        if timeout is None:
+            return
+        if ServerInfo.parse(connection.get_server_info()).mariadb is not None:
+            statement, value = "SET SESSION max_statement_time = %s", f"{timeout:.3f}"
+        else:
+            statement, value = (
+                "SET SESSION max_execution_time = %s",
+                str(max(1, round(timeout * 1000))),
+            )
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(statement, (value,))
+        except Exception as exc:
+            raise self._fatal("cannot set up a session on", exc) from exc
+
+    async def _connect(self) -> Any:
         source = self.source
         try:
             return await self._driver.connect(
@@ -192,9 +232,43 @@ class MysqlConnector:
     async def _close(self, connection: Any) -> None:
         await connection.ensure_closed()
 
-    def connection(self, database: Database) -> AbstractAsyncContextManager[Any]:
-        """Lend one pooled connection; every schema is reachable from it."""
-        return self._pool.acquire(_KEY)
+    @asynccontextmanager
+    async def connection(self, database: Database) -> AsyncIterator[Any]:
+        """Lend one pooled connection; every schema is reachable from it.
+
+        A unit cancelled (or timed out) while its query runs has that query's session
+        killed on the server, so the server never works on after the unit is gone.
+        """
+        async with self._pool.acquire(_KEY) as connection:
+            try:
+                yield connection
+            except anyio.get_cancelled_exc_class():
+                if getattr(connection, _BUSY, False):
+                    with anyio.CancelScope(shield=True):
+                        await self._kill(connection)
+                raise
+
+    async def _kill(self, connection: Any) -> None:
+        """Kill a session whose query we abandoned, from a side connection in its slot.
+
+        Our end is closed first, so the side connection takes the slot the pool still
+        counts for the victim: the pool never has more than ``threads`` sockets open.
+        """
+        thread_id = connection.thread_id()
+        connection.close()
+        with anyio.move_on_after(self.source.connect_timeout):
+            try:
+                side = await self._connect()
+            except Exception as exc:
+                log.warning("cannot kill session %s: %s", thread_id, exc)
+                return
+            try:
+                async with side.cursor() as cursor:
+                    await cursor.execute("KILL CONNECTION %s", (thread_id,))
+            except Exception as exc:  # it may have ended on its own meanwhile (1094)
+                log.debug("KILL CONNECTION %s: %s", thread_id, exc)
+            finally:
+                side.close()
 
     async def _discover(self, schemas: bool) -> list[Row]:
         """Connect (and list the schemas); any failure is fatal and names the server."""
@@ -278,11 +352,21 @@ async def _fetch(
     sql = queries("mysql")[name]
     async with connection.cursor() as cursor:
         cursor.server_warnings = []
+        setattr(connection, _BUSY, True)  # until the rows are in: see MysqlConnector._kill
         await cursor.execute(sql, None if schema is None else (schema,) * sql.count("%s"))
         rows: list[Row] = list(await cursor.fetchall())
+        setattr(connection, _BUSY, False)
         if warnings is not None:
             warnings.extend(cursor.server_warnings)
     return rows
+
+
+async def _alive(connection: Any) -> bool:
+    """Whether a connection that saw an error still answers (it is dropped anyway)."""
+    if connection.closed:
+        return False
+    await connection.ping(reconnect=False)
+    return True
 
 
 class _Builder:
