@@ -173,24 +173,39 @@ def original(exc: BaseException) -> BaseException:
 
     A query on a killed backend raises the server's error; leaving the transaction on the
     dead connection then raises another one (``InterfaceError``, ``InternalClientError``)
-    with the first as its context. The report names the first. A ``SourceError`` or
-    ``ConnectionLost`` wrapper is kept when it is what names the problem (host, database).
+    with the first as its context. The report names the first. An error that carries the
+    server's code (SQLSTATE, MySQL error number) is preferred to the socket-level error it
+    wraps (``IncompleteReadError`` under "Lost connection to MySQL server"). A
+    ``SourceError`` on top is kept: it names host and database, and the cause already.
     """
+    if isinstance(exc, SourceError):
+        return exc
+    coded: BaseException | None = None
     found = exc
     current: BaseException | None = exc
     seen: set[int] = set()
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        classified = _kind_of_one(current, False) is not None
-        if classified and current is not exc and not isinstance(current, ConnectionLost):
+        if not isinstance(current, ConnectionLost) and _kind_of_one(current, False) is not None:
             found = current
+            if _has_code(current):
+                coded = current
         orig = getattr(current, "orig", None)
         current = current.__cause__ or current.__context__
         if current is None and isinstance(orig, BaseException):
             current = orig
-    if isinstance(exc, SourceError) and found is not exc:
-        return exc  # it names host and database, and the cause already
-    return found
+    return coded or found
+
+
+def _has_code(exc: BaseException) -> bool:
+    if isinstance(getattr(exc, "sqlstate", None), str):
+        return True
+    module = type(exc).__module__
+    return (
+        module.startswith(("pymysql", "aiomysql"))
+        and bool(exc.args)
+        and isinstance(exc.args[0], int)
+    )
 
 
 def backoff(attempt: int, base: float, cap: float = 30.0) -> float:
