@@ -418,3 +418,34 @@ async def test_mariadb_retries_exhausted_name_the_original_cause_and_spare_the_o
     # the driver's error, not the socket-level IncompleteReadError it wraps
     assert issue.message.startswith("OperationalError: (2013, 'Lost connection")
     assert issue.message.endswith("(gave up after 2 attempts)")
+
+
+@pytest.mark.postgres
+async def test_pg_any_error_on_a_dead_connection_is_retried(
+    postgres_server: PgServer, pg_catalog: str, pg_clean: bytes, tmp_path: Path
+) -> None:
+    """The connection's state decides, not the type of what was raised on the way out.
+
+    After the session is really terminated, the wrapper raises the secondary error the issue
+    saw (asyncpg's ``InternalClientError``, unclassified by itself): the pool finds the
+    connection closed, so the unit is retried.
+    """
+    import asyncpg
+
+    out = tmp_path / "out.jsonl"
+    config = pg_config(postgres_server, pg_catalog, out, threads=2)
+    async with pg_side(postgres_server) as side:
+
+        async def terminate_then_confuse(connection: Any) -> None:
+            assert await side.fetchval(
+                "SELECT pg_terminate_backend($1, 5000)", connection.get_server_pid()
+            )
+            raise asyncpg.exceptions.InternalClientError(
+                "cannot switch to state 15; another operation (2) is in progress"
+            )
+
+        killer = Killer(config, {("s5", 1): "begin"}, terminate_then_confuse, PgKilling)
+        report = await run_killer(config, killer)
+    assert report.ok and report.errors == 0, report.issues
+    assert {u.fqn: u.attempts for u in report.units}[f"pg.{pg_catalog}.s5"] == 2
+    assert out.read_bytes() == pg_clean
