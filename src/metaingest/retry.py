@@ -142,7 +142,8 @@ def _kind_of_one(exc: BaseException, unit: bool) -> Kind | None:
     if isinstance(exc, TimeoutError | ConnectionError | EOFError):
         return "retriable"  # EOFError covers asyncio.IncompleteReadError
     if isinstance(exc, socket.gaierror):
-        return "retriable" if exc.errno in _DNS_RETRIABLE else None
+        # a name that does not resolve is configuration (MySQL's 2003 wrapping it too)
+        return "retriable" if exc.errno in _DNS_RETRIABLE else "fatal"
     if isinstance(exc, OSError) and exc.errno in _OS_RETRIABLE:
         return "retriable"
     if isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError):
