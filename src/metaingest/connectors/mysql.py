@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 Row = Mapping[str, Any]
 
 _KEY = "server"  # one pool key: a MySQL connection can read every schema
-_BUSY = "_metaingest_busy"  # set on a connection while one of our queries runs on it
+_SERVER_SHARE = 0.9  # of unit_timeout: the server's bound on one statement
 _VIEW = "VIEW"
 _PLAIN_TABLE = "BASE TABLE"
 _CONSTRAINT_TYPES = {
@@ -190,22 +190,24 @@ class MysqlConnector:
         return connection
 
     async def _bound_statements(self, connection: Any) -> None:
-        """No statement outlives its unit: the server stops it after ``unit_timeout``.
+        """No statement outlives its unit: the server stops it within ``unit_timeout``.
 
         MariaDB's ``max_statement_time`` (error 1969) covers every statement; MySQL's
         ``max_execution_time`` (error 3024) covers SELECTs, which is all a unit runs. Both
-        are retriable, like a unit timeout.
+        are retriable. The bound is 90 % of ``unit_timeout``, so a statement stuck on the
+        server normally ends with the server's own error, on a connection that stays
+        usable, just before the unit's timeout would cancel it from our side.
         """
         timeout = self.source.unit_timeout
         if timeout is None:
             return
+        bound = timeout * _SERVER_SHARE
+        statement: str
+        value: float | int
         if ServerInfo.parse(connection.get_server_info()).mariadb is not None:
-            statement, value = "SET SESSION max_statement_time = %s", f"{timeout:.3f}"
+            statement, value = "SET SESSION max_statement_time = %s", max(0.001, round(bound, 3))
         else:
-            statement, value = (
-                "SET SESSION max_execution_time = %s",
-                str(max(1, round(timeout * 1000))),
-            )
+            statement, value = "SET SESSION max_execution_time = %s", max(1, round(bound * 1000))
         try:
             async with connection.cursor() as cursor:
                 await cursor.execute(statement, (value,))
@@ -243,9 +245,11 @@ class MysqlConnector:
             try:
                 yield connection
             except anyio.get_cancelled_exc_class():
-                if getattr(connection, _BUSY, False):
-                    with anyio.CancelScope(shield=True):
-                        await self._kill(connection)
+                # a statement may be running: the server would go on with it (it notices a
+                # closed client only every few seconds, or when the statement ends); aiomysql
+                # closes its end when cancelled mid-read, so the session is killed regardless
+                with anyio.CancelScope(shield=True):
+                    await self._kill(connection)
                 raise
 
     async def _kill(self, connection: Any) -> None:
@@ -352,10 +356,9 @@ async def _fetch(
     sql = queries("mysql")[name]
     async with connection.cursor() as cursor:
         cursor.server_warnings = []
-        setattr(connection, _BUSY, True)  # until the rows are in: see MysqlConnector._kill
         await cursor.execute(sql, None if schema is None else (schema,) * sql.count("%s"))
         rows: list[Row] = list(await cursor.fetchall())
-        setattr(connection, _BUSY, False)
+
         if warnings is not None:
             warnings.extend(cursor.server_warnings)
     return rows
