@@ -276,3 +276,29 @@ async def test_network_blips_at_connect_are_retried_on_mariadb(
     assert not flaky.errors
     assert report.ok and report.errors == 0
     assert out.read_bytes() == clean.read_bytes()
+
+
+async def test_killed_mid_statement_is_retried_and_output_is_identical(
+    mysql_server: MysqlServer, schemas: list[str], tmp_path: Path
+) -> None:
+    """``KILL CONNECTION`` while the unit's statement runs: retried on a fresh connection."""
+    clean = tmp_path / "clean.jsonl"
+    with anyio.fail_after(30):
+        assert (await Workflow(my_config(mysql_server, schemas, clean)).run()).ok
+    out = tmp_path / "out.jsonl"
+    config = my_config(mysql_server, schemas, out, threads=2)
+    statement = f"SELECT SLEEP(20) /* {schemas[2]} */"
+    connector = Waits(config, schemas[2], statement)
+    async with anyio.create_task_group() as tg:
+
+        async def kill_when_running() -> None:
+            await _wait_for_blocking(mysql_server, connector)
+            thread = connector.threads[0]
+            await anyio.to_thread.run_sync(mysql_server.run, f"KILL CONNECTION {int(thread)}")
+
+        tg.start_soon(kill_when_running)
+        with anyio.fail_after(30):
+            report = await Workflow(config, connector=connector).run()
+    assert report.ok and report.errors == 0, report.issues
+    assert connector.attempts == 2
+    assert out.read_bytes() == clean.read_bytes()
