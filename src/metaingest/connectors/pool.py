@@ -78,8 +78,10 @@ class KeyedPool(Generic[K, C]):
         try:
             yield connection
         except Exception as exc:
-            lost = not await self._is_alive(connection)
-            await self._discard(connection)
+            try:
+                lost = not await self._is_alive(connection)
+            finally:  # even if the check is cancelled: the slot must come back
+                await self._discard(connection)
             if lost:
                 raise ConnectionLost(_lost_message(exc)) from exc
             raise
