@@ -311,19 +311,30 @@ async def test_pg_every_backend_terminated_repeatedly_through_a_slow_link(
             app = config.source.application_name  # type: ignore[union-attr]
             terminated = 0
 
-            async def terminate_all(app: str) -> None:
+            async def terminate_all(app: str, done: anyio.Event) -> None:
+                """Three rounds, 0.1 s apart, each once the run has backends again."""
                 nonlocal terminated
-                for _ in range(3):
-                    await anyio.sleep(0.15)
-                    terminated += await side.fetchval(
-                        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
-                        "FROM pg_stat_activity WHERE application_name = $1",
-                        app,
-                    )
+                count = (
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                    "FROM pg_stat_activity WHERE application_name = $1"
+                )
+                rounds = 0
+                while rounds < 3 and not done.is_set():
+                    killed = await side.fetchval(count, app)
+                    if killed:
+                        terminated += killed
+                        rounds += 1
+                        await anyio.sleep(0.1)
+                    else:
+                        await anyio.sleep(0.005)
 
+            done = anyio.Event()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(terminate_all, app)
-                report = await run_killer(config)
+                tg.start_soon(terminate_all, app, done)
+                try:
+                    report = await run_killer(config)
+                finally:
+                    done.set()
         assert terminated >= 1
         assert report.ok and report.errors == 0, report.issues
         assert out.read_bytes() == pg_clean
