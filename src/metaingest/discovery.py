@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
@@ -105,7 +106,7 @@ async def discover(
             continue
         try:
             schemas = await with_retries(
-                lambda database=database: connector.list_schemas(database),  # type: ignore[misc]
+                partial(connector.list_schemas, database),
                 database.fqn,
                 retries,
                 retry_backoff,
