@@ -210,13 +210,19 @@ class Workflow:
         ok = {u.fqn for u in self.report.units if u.status == "ok"} - self._partial
         failed = {u.fqn for u in self.report.units} - ok
         plan = Plan(tuple(self._databases), tuple(self._discovered))
-        named = getattr(source, "databases", None) or (
-            source.database if source.type == "postgres" else None
+        # Only PostgreSQL lists a server's databases; elsewhere the database entity is one
+        # fixed name (a config key or a file's stem), so a missing one is an identity change.
+        listed = source.type == "postgres" and (
+            getattr(source, "database", None) is None and getattr(source, "databases", None) is None
         )
+        procedure_filter = Filter.from_config(source.stored_procedure_filter)
 
         def table_in_scope(name: str, is_view: bool) -> bool:
             wanted = source.include_views if is_view else source.include_tables
             return wanted and self._table_filter(name)
+
+        def procedure_in_scope(name: str) -> bool:
+            return source.include_stored_procedures and procedure_filter(name)
 
         digest = hashlib.sha256(self.config.model_dump_json().encode()).hexdigest()
         return RunScope(
@@ -224,8 +230,11 @@ class Workflow:
             plan=plan,
             complete=frozenset(ok),
             failed=frozenset(failed),
-            databases_listed=named is None,
+            databases_listed=listed,
+            database_in_scope=self._database_filter,
+            schema_in_scope=self._schema_filter,
             table_in_scope=table_in_scope,
+            procedure_in_scope=procedure_in_scope,
             config_digest=digest,
             report=self.report,
         )

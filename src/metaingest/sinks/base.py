@@ -48,9 +48,13 @@ class RunScope:
       issue): only inside these may a table or view be deleted.
     - ``failed``: FQNs of the schemas that failed, timed out or arrived with errors.
     - ``databases_listed``: True when the service's database listing was read in full (False
-      when the config names the databases: the others are then out of scope, not gone).
+      when the config names the databases, or the source has one fixed database entity:
+      a database missing from the run is then out of scope, not gone).
+    - ``database_in_scope(name)``, ``schema_in_scope(name)``: False when this run's filters
+      drop such a database or schema (out of scope, not deleted).
     - ``table_in_scope(name, is_view)``: False when this run's table filter or
-      include_tables / include_views drops such a relation (out of scope, not deleted).
+      include_tables / include_views drops such a relation.
+    - ``procedure_in_scope(name)``: likewise for stored procedures.
     - ``config_digest``: a digest of the workflow config, secrets excluded.
     """
 
@@ -59,7 +63,10 @@ class RunScope:
     complete: frozenset[str]
     failed: frozenset[str]
     databases_listed: bool
+    database_in_scope: Callable[[str], bool]
+    schema_in_scope: Callable[[str], bool]
     table_in_scope: Callable[[str, bool], bool]
+    procedure_in_scope: Callable[[str], bool]
     config_digest: str
     report: Report
 
