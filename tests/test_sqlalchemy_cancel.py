@@ -156,3 +156,61 @@ async def test_pymysql_unit_timeout_abandons_the_thread_and_read_timeout_ends_th
     # the server ends the statement when it notices (MariaDB checks every few seconds)
     await wait_until(lambda: connector._open == 0)
     await wait_until(lambda: not _sleeping(mysql_server, marker))
+
+
+def _closed(connection: sqlite3.Connection) -> bool:
+    try:
+        connection.total_changes  # noqa: B018 - raises once the connection is closed
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("cancel", ["caller", "unit_timeout"])
+async def test_sqlite_source_abandons_a_blocked_unit(
+    sqlite_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cancel: str
+) -> None:
+    """The ``sqlite`` source type (sqlite3 in worker threads, no SQLAlchemy) too."""
+    from metaingest.connectors import sqlite as module
+
+    clean = tmp_path / "clean.jsonl"
+    source = {"type": "sqlite", "path": str(sqlite_file), "service_name": "lite"}
+    doc = {"source": source, "sink": {"type": "jsonl", "path": str(clean)}}
+    with anyio.fail_after(20):
+        assert (await Workflow(parse_config(doc)).run()).ok
+    out = tmp_path / "out.jsonl"
+    options = {"unit_timeout": 1.0} if cancel == "unit_timeout" else {}
+    doc = {
+        "source": {**source, **options},
+        "sink": {"type": "jsonl", "path": str(out)},
+        "workflow": {"retries": 1, "retry_backoff": 0.05},
+    }
+    blocked: list[sqlite3.Connection] = []
+    extract = module._extract
+
+    def slow(connection: sqlite3.Connection, unit: Any) -> Any:
+        if not blocked:
+            blocked.append(connection)
+            connection.execute(ENDLESS).fetchall()
+        return extract(connection, unit)
+
+    monkeypatch.setattr(module, "_extract", slow)
+    with anyio.fail_after(20), anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+
+            async def go() -> None:
+                report = await Workflow(parse_config(doc)).run()
+                assert report.ok and [u.attempts for u in report.units] == [2]
+                scope.cancel()  # done
+
+            tg.start_soon(go)
+            if cancel == "caller":
+                await wait_until(lambda: bool(blocked))
+                await anyio.sleep(0.2)  # inside the endless query now
+                scope.cancel()
+    # interrupted, then closed by its own worker thread
+    await wait_until(lambda: _closed(blocked[0]))
+    if cancel == "unit_timeout":
+        assert out.read_bytes() == clean.read_bytes()
+    else:
+        assert not out.exists()

@@ -11,7 +11,7 @@ worker thread at a time (OpenMetadata's multithreading semantics). Where SQLAlch
 with ``check_same_thread=False`` for that pool, and a DuckDB connection may move between
 threads as long as one thread uses it at a time. A unit that times out or is cancelled
 abandons its worker thread; the driver's timeouts and interrupts end the blocked call
-(``sqlalchemy_lease``).
+(``lease``, ``driver_timeouts``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import PurePath
 from typing import Any, TypeVar, cast
 
@@ -38,7 +39,7 @@ from metaingest.errors import ConfigError, ExtractError, MissingDependencyError,
 
 from . import sqlalchemy_duckdb, sqlalchemy_reflect
 from .base import SchemaBatch, Unit
-from .sqlalchemy_lease import Lease, driver_timeouts
+from .lease import Lease
 from .sqlalchemy_reflect import Reflected, build_tables
 
 __all__ = ["SqlAlchemyConnector"]
@@ -68,6 +69,24 @@ _INSPECTOR: tuple[_Lister, _Reflector] = (
     sqlalchemy_reflect.list_schemas,
     sqlalchemy_reflect.reflect_schema,
 )
+
+
+def driver_timeouts(url: URL, unit_timeout: float | None) -> dict[str, Any]:
+    """``connect_args`` that bound one blocked driver call by ``unit_timeout``, if it can."""
+    if unit_timeout is None:
+        return {}
+    driver = url.get_driver_name()
+    if driver == "pymysql":  # socket timeouts of one read / one write, in seconds
+        return {"read_timeout": unit_timeout, "write_timeout": unit_timeout}
+    if url.get_backend_name() == "sqlite" and driver == "pysqlite":
+        return {"timeout": unit_timeout}  # how long to wait for another process's lock
+    return {}
+
+
+def _drop(connection: Connection) -> None:
+    """Invalidate and close a connection (in the thread that used it last)."""
+    connection.invalidate()
+    connection.close()
 
 
 def resolve_url(raw: str) -> tuple[URL, type[Dialect]]:
@@ -247,7 +266,9 @@ class SqlAlchemyConnector:
             sync = await self._in_thread(engine.connect)
         except (SQLAlchemyError, OSError) as exc:
             raise SourceError(f"cannot connect to {self.safe_url}: {cause(exc)}") from exc
-        lease = self._leases[id(sync)] = Lease(sync)
+        lease = self._leases[id(sync)] = Lease(
+            sync.connection.dbapi_connection, partial(_drop, sync)
+        )
         worker_drops_it = False
         try:
             yield sync
