@@ -27,7 +27,7 @@ from metaingest.config import WorkflowConfig, load_config
 from metaingest.display import LiveDisplay, LogDisplay
 from metaingest.errors import ConfigError, MetaingestError, SourceError
 from metaingest.logs import configure_logging, redact_handlers
-from metaingest.redact import Redactor, secrets_of
+from metaingest.redact import Redactor
 from metaingest.reference import reference_markdown
 from metaingest.report import write_report
 from metaingest.summary import print_plan, print_summary, rich_summary
@@ -297,7 +297,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _test_connection(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    redact_handlers(Redactor(secrets_of(config.source)))
+    redact_handlers(Redactor.for_source(config.source))
     result = anyio.run(check_connection, config)
     if result.error is not None:
         print(f"metaingest: error: {result.error}", file=sys.stderr)

@@ -25,7 +25,7 @@ from .entities import VIEW_TYPES
 from .filters import Filter
 from .observe import Progress, ProgressObserver, ProgressTracker
 from .plan import DiscoveredDatabase, DiscoveredUnit, Plan
-from .redact import Redactor, secrets_of
+from .redact import Redactor
 from .report import Report
 from .runner import Runner
 from .sinks import RunScope, ScopedSink, Sink, create_sink
@@ -71,7 +71,7 @@ class Workflow:
             success_threshold=config.workflow.success_threshold,
             strict=config.workflow.strict,
         )
-        self.redact = Redactor(secrets_of(source))
+        self.redact = Redactor.for_source(source)
         self._tracker = ProgressTracker(self.report, observer)
         self._databases: list[DiscoveredDatabase] = []
         self._discovered: list[DiscoveredUnit] = []

@@ -40,6 +40,7 @@ from metaingest.entities import (
     build_fqn,
 )
 from metaingest.errors import MissingDependencyError, SourceError
+from metaingest.redact import Redactor
 from metaingest.report import Issue
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
@@ -188,9 +189,7 @@ class MysqlConnector:
 
     def _fatal(self, what: str, exc: BaseException) -> SourceError:
         cause = " ".join(str(exc).split()) or type(exc).__name__
-        password = self.source.password.get_secret_value() if self.source.password else ""
-        if password:
-            cause = cause.replace(password, "***")
+        cause = Redactor.for_source(self.source)(cause)
         return SourceError(f"{what} {self._where()}: {cause}")
 
     async def _open(self, _key: str) -> Any:

@@ -26,6 +26,7 @@ from metaingest.entities import (
     build_fqn,
 )
 from metaingest.errors import MissingDependencyError, SourceError
+from metaingest.redact import Redactor
 from metaingest.report import Issue
 from metaingest.retry import ConnectionLost
 
@@ -156,9 +157,7 @@ class PostgresConnector:
             cause = f"no connection within {self.source.connect_timeout:g}s"
         elif isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
             cause = os.strerror(exc.errno)  # asyncio's text ("Connect call failed") hides it
-        password = self._password()
-        if password:
-            cause = cause.replace(password, "***")
+        cause = Redactor.for_source(self.source)(cause)
         source = self.source
         return SourceError(
             f"PostgreSQL at {source.host}:{source.port}, database {database!r}: {cause}"
