@@ -22,7 +22,7 @@ from . import preflight
 from .accounting import UnitCounts, account
 from .boundary import single_error
 from .config import WorkflowConfig
-from .connectors import Connector, SchemaBatch, create_connector
+from .connectors import Connector, SchemaBatch, Unit, create_connector
 from .discovery import discover
 from .entities import VIEW_TYPES
 from .errors import EmptyRunError, MetaingestError
