@@ -28,6 +28,7 @@ from metaingest.entities import (
 from metaingest.errors import MissingDependencyError, SourceError
 from metaingest.redact import Redactor
 from metaingest.report import Issue
+from metaingest.retry import ConnectionLost
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
 from .pool import KeyedPool
@@ -93,12 +94,16 @@ class PostgresConnector:
         self.source = source
         self.service_name = source.service_name
         self._sql = queries("postgres")
-        self._pool: KeyedPool[str, Any] = KeyedPool(self._open, _close, size=source.threads)
+        self._pool: KeyedPool[str, Any] = KeyedPool(
+            self._open, _close, size=source.threads, alive=_alive
+        )
         # what a failed connect or discovery query may raise; anything else is a bug
         self._source_errors: tuple[type[BaseException], ...] = (
             OSError,
             self._asyncpg.PostgresError,
             self._asyncpg.InterfaceError,
+            self._asyncpg.InternalClientError,
+            ConnectionLost,
         )
 
     async def __aenter__(self) -> Self:
@@ -133,6 +138,10 @@ class PostgresConnector:
             "plan_cache_mode": "force_generic_plan",
             **SESSION_SETTINGS,
         }
+        if self.source.lock_timeout is not None:
+            # a lock held elsewhere (LOCK TABLE ... ACCESS EXCLUSIVE) fails the query (55P03,
+            # retried) instead of blocking the unit for as long as the lock is held
+            settings["lock_timeout"] = str(max(1, round(self.source.lock_timeout * 1000)))
         if self.source.statement_timeout is not None:
             # in ms, at least 1: 0 would mean "no timeout"
             settings["statement_timeout"] = str(max(1, round(self.source.statement_timeout * 1000)))
@@ -229,6 +238,14 @@ class PostgresConnector:
         """Check with one cheap query that the schema's catalog can be read."""
         if await connection.fetchval(self._sql["probe"], unit.schema.name) is None:
             raise LookupError(f"schema {unit.schema.name!r} not found")
+
+
+async def _alive(connection: Any) -> bool:
+    """Whether a connection that saw an error can still run a query (it is dropped anyway)."""
+    if connection.is_closed():
+        return False
+    await connection.execute("SELECT 1")
+    return True
 
 
 async def _close(connection: Any) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect
 
 from metaingest.config import SqliteSource
 from metaingest.connectors.base import SchemaBatch, Unit, build_isolated, table_fqn
+from metaingest.connectors.lease import Lease
 from metaingest.connectors.pool import KeyedPool
 from metaingest.connectors.sql import queries
 from metaingest.connectors.sqltext import TableText, index_parts, table_text, view_query
@@ -64,6 +65,7 @@ class SqliteConnector:
         self._pool: KeyedPool[str, sqlite3.Connection] = KeyedPool(
             self._open, self._close, size=source.threads
         )
+        self._abandoned: set[int] = set()  # ids of connections their worker thread closes
 
     async def __aenter__(self) -> Self:
         return self
@@ -102,6 +104,9 @@ class SqliteConnector:
         return conn
 
     async def _close(self, conn: sqlite3.Connection) -> None:
+        if id(conn) in self._abandoned:  # a worker still in a call closes it when it returns
+            self._abandoned.discard(id(conn))
+            return
         await anyio.to_thread.run_sync(conn.close, limiter=self._limiter)
 
     def _database(self) -> Database:
@@ -130,8 +135,20 @@ class SqliteConnector:
         return self._pool.acquire(database.name)
 
     async def extract(self, unit: Unit, connection: sqlite3.Connection) -> SchemaBatch:
-        """Extract one schema in a worker thread with four catalog queries."""
-        return await anyio.to_thread.run_sync(_extract, connection, unit, limiter=self._limiter)
+        """Extract one schema in a worker thread with four catalog queries.
+
+        A unit cancelled or timed out meanwhile abandons the thread: sqlite3's
+        ``interrupt()`` ends the running query, and the thread closes the connection.
+        """
+        lease = Lease(connection, connection.close)
+        try:
+            return await anyio.to_thread.run_sync(
+                lease.run, _extract, connection, unit, limiter=self._limiter, abandon_on_cancel=True
+            )
+        except BaseException:
+            if lease.abandon():
+                self._abandoned.add(id(connection))
+            raise
 
     def peak_connections(self) -> int:
         """The most sqlite3 connections open at once."""
