@@ -1,0 +1,241 @@
+"""Column lineage of one view definition, parsed with sqlglot against known relations.
+
+The definition is qualified with the columns of the relations this run knows (so ``*``
+expands to the real columns and unqualified names resolve), then ``sqlglot.lineage`` walks
+every output column down to base-relation columns. Only edges that land on a known relation
+are kept; everything else becomes a problem message:
+
+- a definition that does not parse: no edges at all;
+- a relation the run does not know: its table edge is missing, and no column edges are
+  emitted for the view (an unknown relation could own any unqualified column, so a column
+  edge would be a guess);
+- a column that resolves to no relation (ambiguous, or from an unknown source): that edge is
+  dropped; the view column keeps the edges that did resolve.
+
+Pure and synchronous: the caller decides where the CPU work runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.lineage import Node, lineage
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.schema import MappingSchema
+
+from metaingest.entities import quote_name
+
+__all__ = ["DIALECTS", "Parsed", "Relation", "parse_view", "referenced_relations"]
+
+# metaingest source type -> sqlglot dialect (MariaDB parses as MySQL)
+DIALECTS = {
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+    "duckdb": "duckdb",
+}
+
+_CASE_INSENSITIVE = frozenset({"sqlite", "duckdb"})
+_TYPE = "UNKNOWN"  # column types do not matter to lineage
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A relation names may resolve to: its FQN, how SQL names it, and its columns in order.
+
+    ``catalog`` is the database where SQL can name it (PostgreSQL, DuckDB) and None where it
+    cannot (MySQL, SQLite); ``db`` is the schema.
+    """
+
+    fqn: str
+    catalog: str | None
+    db: str
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What parsing found: upstream relation FQNs, view column -> upstream column FQNs."""
+
+    upstream: tuple[str, ...] = ()
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+def _query(sql: str, dialect: str) -> exp.Expr:
+    """The SELECT of a view definition (a bare query or a whole CREATE VIEW statement)."""
+    parsed = sqlglot.parse_one(sql, dialect=dialect)
+    if isinstance(parsed, exp.Create):
+        parsed = parsed.expression
+    if not isinstance(parsed, exp.Query):
+        raise SqlglotError(f"not a query: {type(parsed).__name__}")
+    # unquoted names as the engine folds them (PostgreSQL: lower case), before any look-up
+    return normalize_identifiers(parsed, dialect=dialect)
+
+
+def _tables(query: exp.Expr) -> list[exp.Table]:
+    """Relations a query reads, without its own CTE names and table functions."""
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    return [
+        table
+        for table in query.find_all(exp.Table)
+        if table.name
+        and not (not table.db and table.name in ctes)
+        and not isinstance(table.this, exp.Func)
+    ]
+
+
+def referenced_relations(sql: str, dialect: str) -> list[tuple[str, str, str]]:
+    """(catalog, db, name) of each relation a view definition names, as written ('' = unset)."""
+    try:
+        query = _query(sql, dialect)
+    except SqlglotError:
+        return []
+    seen: dict[tuple[str, str, str], None] = {}
+    for table in _tables(query):
+        seen[(table.catalog, table.db, table.name)] = None
+    return list(seen)
+
+
+class _Index:
+    """Known relations keyed as the qualified query names them."""
+
+    def __init__(self, relations: Iterable[Relation], fold: bool) -> None:
+        self.fold = fold
+        self.by_key: dict[tuple[str, str, str], Relation] = {}
+        self.columns: dict[str, dict[str, str]] = {}  # fqn -> folded column -> column
+        mapping: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+        for rel in relations:
+            key = (self._f(rel.catalog or ""), self._f(rel.db), self._f(rel.name))
+            self.by_key[key] = rel
+            self.columns[rel.fqn] = {self._f(c): c for c in rel.columns}
+            mapping.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = {
+                self._f(c): _TYPE for c in rel.columns
+            }
+        self.schema = mapping
+
+    def _f(self, name: str) -> str:
+        return name.lower() if self.fold else name
+
+    def find(self, table: exp.Table) -> Relation | None:
+        return self.by_key.get((self._f(table.catalog), self._f(table.db), self._f(table.name)))
+
+
+def _schema(index: _Index, with_catalog: bool, dialect: str) -> MappingSchema:
+    mapping: dict[str, object] = dict(index.schema if with_catalog else index.schema.get("", {}))
+    return MappingSchema(mapping, dialect=dialect, normalize=False)
+
+
+def _leaves(node: Node) -> Iterable[Node]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.downstream:
+            stack.extend(current.downstream)
+        else:
+            yield current
+
+
+def parse_view(
+    sql: str,
+    *,
+    dialect: str,
+    view_columns: Sequence[str],
+    catalog: str | None,
+    db: str,
+    relations: Iterable[Relation],
+) -> Parsed:
+    """Parse one view definition; ``catalog``/``db`` are where unqualified names resolve."""
+    fold = dialect in _CASE_INSENSITIVE
+    index = _Index(relations, fold)
+    try:
+        query = _query(sql, dialect)
+    except SqlglotError as exc:
+        return Parsed(problems=(f"cannot parse the view definition: {_first_line(exc)}",))
+    with_catalog = catalog is not None
+    defaults = {"catalog": catalog, "db": db} if with_catalog else {"db": db}
+    problems: list[str] = []
+    upstream: dict[str, None] = {}
+    unknown = False
+    for table in _tables(query):
+        found = index.find(_qualified(table, catalog, db))
+        if found is None:
+            unknown = True
+            problems.append(f"unknown relation {table.sql(dialect=dialect)}: no lineage to it")
+        else:
+            upstream[found.fqn] = None
+    if unknown:
+        problems.append("column lineage skipped: the view reads a relation this run does not know")
+        return Parsed(tuple(sorted(upstream)), {}, tuple(problems))
+    try:
+        nodes = lineage(
+            None,
+            query,
+            _schema(index, with_catalog, dialect),
+            dialect=dialect,
+            **defaults,
+        )
+    except SqlglotError as exc:
+        problems.append(f"column lineage skipped: {_first_line(exc)}")
+        return Parsed(tuple(sorted(upstream)), {}, tuple(problems))
+    assert isinstance(nodes, dict)
+    names = list(nodes)
+    if len(names) == len(view_columns):  # positional: CREATE VIEW v(a, b) renames columns
+        pairs = list(zip(view_columns, names, strict=True))
+    else:
+        folded = {(n.lower() if fold else n): n for n in names}
+        pairs = [(c, folded.get(c.lower() if fold else c, "")) for c in view_columns]
+    columns: dict[str, tuple[str, ...]] = {}
+    for view_column, name in pairs:
+        node = nodes.get(name)
+        if node is None:
+            problems.append(f"column {view_column}: not found in the parsed definition")
+            continue
+        edges: dict[str, None] = {}
+        for leaf in _leaves(node):
+            edge = _edge(leaf, index)
+            if edge is not None:
+                edges[edge] = None
+            elif isinstance(leaf.source, exp.Table | exp.Placeholder):
+                problems.append(f"column {view_column}: cannot resolve {leaf.name}")
+        columns[view_column] = tuple(sorted(edges))
+    return Parsed(tuple(sorted(upstream)), columns, tuple(problems))
+
+
+def _qualified(table: exp.Table, catalog: str | None, db: str) -> exp.Table:
+    """The table with the defaults filled in where the SQL left its db or catalog out."""
+    out = table.copy()
+    if not table.db:
+        out.set("db", exp.to_identifier(db))
+    if catalog is not None and not table.catalog:
+        out.set("catalog", exp.to_identifier(catalog))
+    return out
+
+
+def _edge(leaf: Node, index: _Index) -> str | None:
+    """The upstream column FQN a lineage leaf names, if it lands on a known relation."""
+    source = leaf.source
+    if not isinstance(source, exp.Table):
+        return None
+    relation = index.find(source)
+    if relation is None:
+        return None
+    try:
+        column = sqlglot.parse_one(leaf.name, into=exp.Column)
+    except SqlglotError:
+        return None
+    if not isinstance(column, exp.Column) or isinstance(column.this, exp.Star):
+        return None
+    name = index.columns[relation.fqn].get(index._f(column.name))
+    return None if name is None else f"{relation.fqn}.{quote_name(name)}"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
