@@ -179,6 +179,8 @@ def parse_view(
             query,
             _schema(index, with_catalog, dialect),
             dialect=dialect,
+            trim_selects=False,  # no per-column copy of the query: only leaves are read
+            copy=False,  # the query is this call's own
             **defaults,
         )
     except SqlglotError as exc:
@@ -226,13 +228,20 @@ def _edge(leaf: Node, index: _Index) -> str | None:
     relation = index.find(source)
     if relation is None:
         return None
-    try:
-        column = sqlglot.parse_one(leaf.name, into=exp.Column)
-    except SqlglotError:
-        return None
-    if not isinstance(column, exp.Column) or isinstance(column.this, exp.Star):
-        return None
-    name = index.columns[relation.fqn].get(index._f(column.name))
+    text = leaf.name  # the column as sqlglot prints it: alias.column
+    if '"' in text:
+        try:
+            column = sqlglot.parse_one(text, into=exp.Column)
+        except SqlglotError:
+            return None
+        if not isinstance(column, exp.Column) or isinstance(column.this, exp.Star):
+            return None
+        text = column.name
+    else:
+        text = text.rpartition(".")[2]
+        if text == "*":
+            return None
+    name = index.columns[relation.fqn].get(index._f(text))
     return None if name is None else f"{relation.fqn}.{quote_name(name)}"
 
 
