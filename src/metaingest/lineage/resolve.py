@@ -46,6 +46,9 @@ class Dependencies:
     columns: frozenset[str]
 
 
+_NOTHING = Dependencies(frozenset(), frozenset())
+
+
 def _relation(table: Table, catalog: str | None, schema: str) -> Relation:
     return Relation(table.fqn, catalog, schema, table.name, tuple(c.name for c in table.columns))
 
@@ -88,7 +91,8 @@ async def attach_lineage(
                 db=schema,
                 relations=relations,
             )
-            deps = dependencies.get(view.fqn) if dependencies is not None else None
+            # a view the records show reading nothing (SELECT 1) has empty dependencies
+            deps = None if dependencies is None else dependencies.get(view.fqn, _NOTHING)
             lineage, problems = _combine(parsed, deps)
             out[view.fqn] = lineage
             issues.extend(
