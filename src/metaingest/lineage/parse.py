@@ -29,7 +29,15 @@ from sqlglot.schema import MappingSchema
 
 from metaingest.entities import quote_name
 
-__all__ = ["DIALECTS", "Parsed", "Relation", "parse_view", "referenced_relations"]
+__all__ = [
+    "DIALECTS",
+    "Parsed",
+    "Relation",
+    "known_relations",
+    "parse_definition",
+    "parse_view",
+    "referenced_relations",
+]
 
 # metaingest source type -> sqlglot dialect (MariaDB parses as MySQL)
 DIALECTS = {
@@ -91,11 +99,20 @@ def _tables(query: exp.Expr) -> list[exp.Table]:
     ]
 
 
-def referenced_relations(sql: str, dialect: str) -> list[tuple[str, str, str]]:
-    """(catalog, db, name) of each relation a view definition names, as written ('' = unset)."""
+def parse_definition(sql: str, dialect: str) -> exp.Query | str:
+    """A view definition's query, parsed once; or why it does not parse."""
     try:
         query = _query(sql, dialect)
-    except SqlglotError:
+    except SqlglotError as exc:
+        return f"cannot parse the view definition: {_first_line(exc)}"
+    assert isinstance(query, exp.Query)
+    return query
+
+
+def referenced_relations(sql: str | exp.Query, dialect: str) -> list[tuple[str, str, str]]:
+    """(catalog, db, name) of each relation a view definition names, as written ('' = unset)."""
+    query = parse_definition(sql, dialect) if isinstance(sql, str) else sql
+    if isinstance(query, str):
         return []
     seen: dict[tuple[str, str, str], None] = {}
     for table in _tables(query):
@@ -142,22 +159,27 @@ def _leaves(node: Node) -> Iterable[Node]:
             yield current
 
 
+def known_relations(relations: Iterable[Relation], dialect: str) -> _Index:
+    """The relations views may read, indexed once for every view of a schema."""
+    return _Index(relations, dialect in _CASE_INSENSITIVE)
+
+
 def parse_view(
-    sql: str,
+    sql: str | exp.Query,
     *,
     dialect: str,
     view_columns: Sequence[str],
     catalog: str | None,
     db: str,
-    relations: Iterable[Relation],
+    relations: Iterable[Relation] | _Index,
 ) -> Parsed:
-    """Parse one view definition; ``catalog``/``db`` are where unqualified names resolve."""
-    fold = dialect in _CASE_INSENSITIVE
-    index = _Index(relations, fold)
-    try:
-        query = _query(sql, dialect)
-    except SqlglotError as exc:
-        return Parsed(problems=(f"cannot parse the view definition: {_first_line(exc)}",))
+    """Parse one view definition (text, or parsed by ``parse_definition``) against known
+    relations; ``catalog``/``db`` are where unqualified names resolve."""
+    index = relations if isinstance(relations, _Index) else known_relations(relations, dialect)
+    fold = index.fold
+    query = parse_definition(sql, dialect) if isinstance(sql, str) else sql
+    if isinstance(query, str):
+        return Parsed(problems=(query,))
     with_catalog = catalog is not None
     defaults = {"catalog": catalog, "db": db} if with_catalog else {"db": db}
     problems: list[str] = []

@@ -23,13 +23,21 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
+from sqlglot import exp
 
 from metaingest.connectors.base import SchemaBatch
 from metaingest.entities import VIEW_TYPES, Table
 from metaingest.report import Issue
 
 from .model import ColumnLineage, LineageSource, ViewLineage
-from .parse import Parsed, Relation, parse_view, referenced_relations
+from .parse import (
+    Parsed,
+    Relation,
+    known_relations,
+    parse_definition,
+    parse_view,
+    referenced_relations,
+)
 
 __all__ = ["Dependencies", "Fetch", "attach_lineage"]
 
@@ -68,23 +76,30 @@ async def attach_lineage(
     schema = batch.schema.name
     own = [_relation(t, catalog, schema) for t in batch.tables]
     own_keys = {(catalog or "", schema, t.name) for t in batch.tables}
-    wanted: dict[Key, None] = {}
-    for view in views:
-        assert view.view_definition is not None
-        for ref_catalog, ref_db, name in referenced_relations(view.view_definition, dialect):
-            key = (ref_catalog or (catalog or ""), ref_db or schema, name)
-            if key not in own_keys:
-                wanted[key] = None
-    fetched = list(await fetch(list(wanted))) if wanted else []
-    relations = own + fetched
+
+    def scan() -> tuple[dict[str, exp.Query | str], list[Key]]:
+        queries = {}
+        wanted: dict[Key, None] = {}
+        for view in views:
+            assert view.view_definition is not None
+            query = queries[view.fqn] = parse_definition(view.view_definition, dialect)
+            for ref_catalog, ref_db, name in referenced_relations(query, dialect):
+                key = (ref_catalog or (catalog or ""), ref_db or schema, name)
+                if key not in own_keys:
+                    wanted[key] = None
+        return queries, list(wanted)
+
+    # parsing is CPU work: in a worker thread, so the event loop stays responsive
+    queries, wanted = await anyio.to_thread.run_sync(scan)
+    fetched = list(await fetch(wanted)) if wanted else []
 
     def work() -> tuple[dict[str, ViewLineage], list[Issue]]:
+        relations = known_relations(own + fetched, dialect)
         out: dict[str, ViewLineage] = {}
         issues: list[Issue] = []
         for view in views:
-            assert view.view_definition is not None
             parsed = parse_view(
-                view.view_definition,
+                queries[view.fqn],
                 dialect=dialect,
                 view_columns=[c.name for c in view.columns],
                 catalog=catalog,
