@@ -29,6 +29,8 @@ COLUMN_FIELDS = (
     "generated",
     "identity",
     "description",
+    "on_update",
+    "invisible",
 )
 
 

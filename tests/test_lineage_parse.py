@@ -150,3 +150,21 @@ def test_referenced_relations_skips_ctes() -> None:
     sql = "WITH c AS (SELECT 1 AS one FROM s.base) SELECT * FROM c JOIN t ON true"
     assert sorted(referenced_relations(sql, "postgres")) == [("", "", "t"), ("", "s", "base")]
     assert referenced_relations("not sql at all (", "postgres") == []
+
+
+def test_columns_qualified_by_a_mixed_case_table_name() -> None:
+    """pg_get_viewdef qualifies columns with the table's own name: "Straße"."größe"."""
+    relations = [Relation('pg.db."ü.x".Straße', "db", "ü.x", "Straße", ("größe", "Name"))]
+    out = parse_view(
+        'SELECT "Straße"."größe", "Straße"."Name" AS n FROM "ü.x"."Straße"',
+        dialect="postgres",
+        view_columns=["größe", "n"],
+        catalog="db",
+        db="ü.x",
+        relations=relations,
+    )
+    assert out.problems == ()
+    assert out.columns == {
+        "größe": ('pg.db."ü.x".Straße.größe',),
+        "n": ('pg.db."ü.x".Straße.Name',),
+    }

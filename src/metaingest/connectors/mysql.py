@@ -6,7 +6,8 @@ Every connection (discovery and units alike) comes from one ``KeyedPool`` of
 ``source.threads`` connections, each tagged with the ``program_name`` connection attribute.
 
 A schema costs a constant number of ``information_schema`` queries (tables, columns,
-constraints, key columns, views, and on MariaDB column checks), whatever its size.
+constraints, key columns, views, on MariaDB column checks, and partitions where a table is
+partitioned), whatever its size.
 
 Column defaults are normalised to one meaning on both engines (see ``normalize_default``):
 a literal is the engine's SQL literal (``'abc'``, ``5``, ``b'101'``), an expression is
@@ -41,6 +42,7 @@ from metaingest.lineage.resolve import attach_lineage
 from metaingest.report import Issue
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
+from .mysql_partitions import partitionings
 from .pool import KeyedPool
 from .sql import queries
 from .types import MYSQL_SIZED, mysql_data_type
@@ -77,6 +79,16 @@ _CURRENT_TIMESTAMP = re.compile(
     r"^(current_timestamp|now|localtimestamp)\s*(\(\s*\d*\s*\))?$", re.I
 )
 _MARIADB_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)-MariaDB", re.I)
+# MariaDB prefixes its version with 5.5.5- for clients that predate it (the protocol's
+# compatibility prefix); the version itself follows
+_COMPAT_PREFIX = "5.5.5-"
+_ON_UPDATE = re.compile(r"\bon update (\S+(?:\s*\(\s*\d*\s*\))?)", re.I)
+_FLOAT_ARGS = re.compile(r"^\w+(?: precision)?\((\d+),(\d+)\)", re.I)
+# Every session setting that changes what SHOW and information_schema print, pinned when a
+# connection opens: TIMESTAMP defaults follow time_zone; sql_mode's ANSI_QUOTES,
+# NO_BACKSLASH_ESCAPES and PIPES_AS_CONCAT would change how the catalog queries and the
+# driver's escaping are read
+INIT_COMMAND = "SET time_zone = '+00:00', sql_mode = ''"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,7 @@ class ServerInfo:
     @classmethod
     def parse(cls, version: str) -> ServerInfo:
         """Read the flavour and version from the server's version string."""
+        version = version.removeprefix(_COMPAT_PREFIX)
         match = _MARIADB_VERSION.search(version)
         mariadb = (int(match[1]), int(match[2]), int(match[3])) if match else None
         return cls(version, mariadb)
@@ -186,6 +199,7 @@ class MysqlConnector:
                 autocommit=True,
                 connect_timeout=source.connect_timeout,
                 program_name=source.program_name,
+                init_command=INIT_COMMAND,
                 cursorclass=_cursor_class(self._driver),
             )
         except Exception as exc:
@@ -244,6 +258,8 @@ class MysqlConnector:
         for name in names:
             # exact (binary) schema matches only: the queries say so themselves
             rows[name] = await _fetch(connection, name, schema, warnings)
+        if any("partitioned" in (_text(r.get("create_options")) or "") for r in rows["tables"]):
+            rows["partitions"] = await _fetch(connection, "partitions", schema, warnings)
         builder = _Builder(self.service_name, unit, server, list(dict.fromkeys(warnings)))
         tables = builder.tables(rows)
         issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in builder.warnings]
@@ -343,6 +359,7 @@ class _Builder:
         visible = {table: {str(_text(c["name"])) for c in cols} for table, cols in columns.items()}
         constraints = self._constraint_rows(rows["constraints"], rows["key_columns"], visible)
         views = {_text(r["table_name"]): _text(r["definition"]) for r in rows["views"]}
+        partitioned = partitionings(rows.get("partitions", ()), self._primary_keys(constraints))
         json_columns = {
             (_text(r["table_name"]), _text(r["column_name"]))
             for r in rows.get("json_checks", ())
@@ -359,11 +376,13 @@ class _Builder:
             def build(row: Row = row, name: str = name) -> Table:
                 kind = str(_text(row["table_type"]))
                 is_view = kind == _VIEW
+                partitioning = partitioned.get(name)
+                table_type = TableType.Partitioned if partitioning else TableType.Regular
                 return Table.model_validate(
                     {
                         "name": name,
                         "database_schema": self.unit.fqn,
-                        "table_type": TableType.View if is_view else TableType.Regular,
+                        "table_type": TableType.View if is_view else table_type,
                         "description": None if is_view else (_text(row["comment"]) or None),
                         # field dicts, validated into Column entities by the table's own
                         # validation: one call into pydantic per table, not one per column
@@ -371,6 +390,7 @@ class _Builder:
                         "constraints": self._constraints(constraints.get(name, [])),
                         "view_definition": (views.get(name) or None) if is_view else None,
                         "engine_table_type": None if kind in (_VIEW, _PLAIN_TABLE) else kind,
+                        "partitioning": partitioning,
                     }
                 )
 
@@ -398,14 +418,22 @@ class _Builder:
             self.issues.append(Issue(level="warning", fqn=fqn, message=f"{name}: type {display}"))
         extra = _text(row["extra"]) or ""
         exact = data_type is DataType.DECIMAL or data_type is DataType.NUMERIC
+        on_update = _ON_UPDATE.search(extra)
+        precision = scale = None
+        if exact:
+            precision, scale = _int(row["numeric_precision"]), _int(row["numeric_scale"])
+        elif data_type is DataType.FLOAT or data_type is DataType.DOUBLE:
+            declared = _FLOAT_ARGS.match(display)  # FLOAT(7,3): only a declared M,D counts
+            if declared:
+                precision, scale = int(declared[1]), int(declared[2])
         return {
             "name": name,
             "ordinal_position": int(row["ordinal_position"]),
             "data_type": data_type,
             "data_type_display": display,
             "data_length": _int(row["char_length"]) if data_type in MYSQL_SIZED else None,
-            "precision": _int(row["numeric_precision"]) if exact else None,
-            "scale": _int(row["numeric_scale"]) if exact else None,
+            "precision": precision,
+            "scale": scale,
             "nullable": _text(row["is_nullable"]) == "YES",
             "default": normalize_default(
                 _text(row["column_default"]), data_type, extra, self._quotes_defaults
@@ -413,7 +441,20 @@ class _Builder:
             "generated": _text(row["generation_expression"]) or None,
             "identity": "AUTO_INCREMENT" if "auto_increment" in extra.lower() else None,
             "description": _text(row["comment"]) or None,
+            "on_update": on_update[1] if on_update else None,
+            "invisible": True if "INVISIBLE" in extra.upper() else None,
         }
+
+    def _primary_keys(self, constraints: dict[str, list[Row]]) -> dict[str, tuple[str, ...]]:
+        """Each table's primary key columns (KEY () partitioning uses them)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for table, rows in constraints.items():
+            for row in rows:
+                if _text(row["constraint_type"]) == "PRIMARY KEY":
+                    parts = self._keys.get((table, str(_text(row["name"])), False), [])
+                    ordered = sorted(parts, key=lambda r: r["ordinal_position"])
+                    out[table] = tuple(str(_text(p["column_name"])) for p in ordered)
+        return out
 
     def _constraint_rows(
         self, constraints: list[Row], key_columns: list[Row], visible: dict[str, set[str]]

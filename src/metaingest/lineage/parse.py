@@ -84,7 +84,13 @@ def _query(sql: str, dialect: str) -> exp.Expr:
     if not isinstance(parsed, exp.Query):
         raise SqlglotError(f"not a query: {type(parsed).__name__}")
     # unquoted names as the engine folds them (PostgreSQL: lower case), before any look-up
-    return normalize_identifiers(parsed, dialect=dialect)
+    parsed = normalize_identifiers(parsed, dialect=dialect)
+    # A table without an alias gets its exact name as a quoted alias: sqlglot would alias
+    # "T" as t, and then a column written "T".a (as pg_get_viewdef prints) would not resolve.
+    for table in parsed.find_all(exp.Table):
+        if not table.alias and table.name and isinstance(table.this, exp.Identifier):
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
+    return parsed
 
 
 def _tables(query: exp.Expr) -> list[exp.Table]:
