@@ -168,3 +168,56 @@ def test_columns_qualified_by_a_mixed_case_table_name() -> None:
         "größe": ('pg.db."ü.x".Straße.größe',),
         "n": ('pg.db."ü.x".Straße.Name',),
     }
+
+
+SHAPES = [
+    "SELECT o.id, o.amount * 2 AS x FROM public.orders o",
+    "SELECT orders.id, customers.name FROM public.orders JOIN public.customers"
+    " ON customers.id = orders.customer_id",
+    "SELECT o.id, CASE WHEN o.amount > 1 THEN c.region ELSE c.name END AS r"
+    " FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE o.amount > 0",
+    "SELECT customer_id, sum(amount) AS s, rank() OVER (PARTITION BY customer_id"
+    " ORDER BY max(id)) AS k FROM orders GROUP BY customer_id",
+    "SELECT id, 1 AS one FROM customers",
+    "SELECT o.id FROM orders o WHERE o.id IN (SELECT id FROM customers)",
+    "SELECT * FROM orders",
+    "SELECT id FROM orders UNION SELECT id FROM customers",
+]
+
+
+@pytest.mark.parametrize("sql", SHAPES)
+def test_the_direct_path_agrees_with_sqlglot_lineage(
+    sql: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the cheap path answers, it answers exactly what sqlglot's lineage walk does."""
+    from metaingest.lineage import parse
+
+    query = parse.parse_definition(sql, "postgres")
+    assert not isinstance(query, str)
+    columns = [s.alias_or_name for s in query.selects]
+    if columns == ["*"]:
+        columns = ["id", "customer_id", "amount"]
+    fast = pg(sql, *columns)
+    monkeypatch.setattr(parse, "_direct", lambda *args: None)
+    assert pg(sql, *columns) == fast
+
+
+def test_the_direct_path_takes_the_printed_forms() -> None:
+    from metaingest.lineage import parse
+
+    index = parse.known_relations(PG, "postgres")
+    printed = parse.parse_definition(
+        "SELECT o.id, c.name FROM (sales_x.orders o JOIN public.customers c ON ((c.id = o.id)))",
+        "postgres",
+    )
+    assert not isinstance(printed, str)
+    assert parse._direct(printed, index, "db", "public", ["id", "name"]) is None  # unknown rel
+    printed = parse.parse_definition(
+        "SELECT o.id, c.name FROM (public.orders o JOIN public.customers c ON ((c.id = o.id)))",
+        "postgres",
+    )
+    assert not isinstance(printed, str)
+    assert parse._direct(printed, index, "db", "public", ["id", "name"]) == {
+        "id": (f"{ORD}.id",),
+        "name": (f"{C}.name",),
+    }

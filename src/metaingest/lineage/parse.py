@@ -87,22 +87,39 @@ def _query(sql: str, dialect: str) -> exp.Expr:
     parsed = normalize_identifiers(parsed, dialect=dialect)
     # A table without an alias gets its exact name as a quoted alias: sqlglot would alias
     # "T" as t, and then a column written "T".a (as pg_get_viewdef prints) would not resolve.
-    for table in parsed.find_all(exp.Table):
-        if not table.alias and table.name and isinstance(table.this, exp.Identifier):
-            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
-    return parsed
-
-
-def _tables(query: exp.Expr) -> list[exp.Table]:
-    """Relations a query reads, without its own CTE names and table functions."""
-    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
-    return [
+    tables: list[exp.Table] = []
+    ctes: set[str] = set()
+    for node in parsed.find_all(exp.Table, exp.CTE):
+        if not isinstance(node, exp.Table):
+            ctes.add(node.alias_or_name)
+            continue
+        tables.append(node)
+        if not node.alias and node.name and isinstance(node.this, exp.Identifier):
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(node.name, quoted=True)))
+    parsed.meta["metaingest_tables"] = [
         table
-        for table in query.find_all(exp.Table)
+        for table in tables
         if table.name
         and not (not table.db and table.name in ctes)
         and not isinstance(table.this, exp.Func)
     ]
+    return parsed
+
+
+def _tables(query: exp.Expr) -> list[exp.Table]:
+    """Relations a query reads, without its own CTE names and table functions (found once
+    per query: kept in the expression's ``meta``)."""
+    found = query.meta.get("metaingest_tables")
+    if found is None:
+        ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+        found = query.meta["metaingest_tables"] = [
+            table
+            for table in query.find_all(exp.Table)
+            if table.name
+            and not (not table.db and table.name in ctes)
+            and not isinstance(table.this, exp.Func)
+        ]
+    return list(found)
 
 
 def parse_definition(sql: str, dialect: str) -> exp.Query | str:
@@ -142,6 +159,7 @@ class _Index:
                 self._f(c): _TYPE for c in rel.columns
             }
         self.schema = mapping
+        self.mapping_schema: MappingSchema | None = None
 
     def _f(self, name: str) -> str:
         return name.lower() if self.fold else name
@@ -151,8 +169,81 @@ class _Index:
 
 
 def _schema(index: _Index, with_catalog: bool, dialect: str) -> MappingSchema:
-    mapping: dict[str, object] = dict(index.schema if with_catalog else index.schema.get("", {}))
-    return MappingSchema(mapping, dialect=dialect, normalize=False)
+    """sqlglot's schema of the known relations, built once per index (it is not cheap)."""
+    if index.mapping_schema is None:
+        top = index.schema if with_catalog else index.schema.get("", {})
+        index.mapping_schema = MappingSchema(dict(top), dialect=dialect, normalize=False)
+    return index.mapping_schema
+
+
+def _direct(
+    query: exp.Query, index: _Index, catalog: str | None, db: str, view_columns: Sequence[str]
+) -> dict[str, tuple[str, ...]] | None:
+    """Column edges of the commonest shape without sqlglot's qualify and lineage walk.
+
+    The shape: one SELECT (no CTE, no subquery, no set operation, no ``*``) over base
+    relations joined in FROM, each output column an expression whose columns name their
+    relation (PostgreSQL and MySQL print views that way) or whose FROM has one relation.
+    Then a view column's sources are exactly the columns in its expression, which is also
+    what ``sqlglot.lineage`` returns. Anything else: None, and the full path runs.
+    """
+    if not isinstance(query, exp.Select) or query.args.get("with") is not None:
+        return None
+    for node in query.walk():
+        if node is query or (isinstance(node, exp.Subquery) and isinstance(node.this, exp.Table)):
+            continue  # the query itself, or a parenthesized join
+        if isinstance(node, exp.Query):
+            return None  # a nested query: the full path resolves it
+    source = query.args.get("from") or query.args.get("from_")
+    if source is None:
+        return None
+    items = _from_items(source.this)
+    for join in query.args.get("joins") or ():
+        items += _from_items(join.this)
+    by_alias: dict[str, Relation] = {}
+    for item in items:
+        if item is None or not isinstance(item.this, exp.Identifier):
+            return None
+        relation = index.find(_qualified(item, catalog, db))
+        if relation is None or item.alias_or_name in by_alias:
+            return None
+        by_alias[item.alias_or_name] = relation
+    selects = query.selects
+    if len(selects) != len(view_columns):
+        return None
+    out: dict[str, tuple[str, ...]] = {}
+    for view_column, select in zip(view_columns, selects, strict=True):
+        edges: set[str] = set()
+        for column in select.find_all(exp.Column):
+            if isinstance(column.this, exp.Star) or isinstance(select, exp.Star):
+                return None
+            if column.table:
+                relation = by_alias.get(column.table)
+            elif len(by_alias) == 1:
+                relation = next(iter(by_alias.values()))
+            else:
+                return None
+            if relation is None:
+                return None
+            name = index.columns[relation.fqn].get(index._f(column.name))
+            if name is None:
+                return None
+            edges.add(f"{relation.fqn}.{quote_name(name)}")
+        out[view_column] = tuple(sorted(edges))
+    return out
+
+
+def _from_items(node: exp.Expr) -> list[exp.Table | None]:
+    """The relations of a FROM item, through PostgreSQL's parenthesized joins
+    (``FROM (a JOIN b ON ...)``); None for anything that is not a plain relation."""
+    if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Table):
+        return _from_items(node.this)
+    if not isinstance(node, exp.Table):
+        return [None]
+    out: list[exp.Table | None] = [node]
+    for join in node.args.get("joins") or ():
+        out += _from_items(join.this)
+    return out
 
 
 def _leaves(node: Node) -> Iterable[Node]:
@@ -201,6 +292,9 @@ def parse_view(
     if unknown:
         problems.append("column lineage skipped: the view reads a relation this run does not know")
         return Parsed(tuple(sorted(upstream)), {}, tuple(problems))
+    direct = _direct(query, index, catalog, db, view_columns)
+    if direct is not None:
+        return Parsed(tuple(sorted(upstream)), direct, tuple(problems))
     try:
         nodes = lineage(
             None,
