@@ -39,6 +39,7 @@ from metaingest.entities import (
 from metaingest.errors import MissingDependencyError, SourceError
 from metaingest.lineage.parse import Relation
 from metaingest.lineage.resolve import attach_lineage
+from metaingest.redact import Redactor
 from metaingest.report import Issue
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
@@ -182,9 +183,7 @@ class MysqlConnector:
 
     def _fatal(self, what: str, exc: BaseException) -> SourceError:
         cause = " ".join(str(exc).split()) or type(exc).__name__
-        password = self.source.password.get_secret_value() if self.source.password else ""
-        if password:
-            cause = cause.replace(password, "***")
+        cause = Redactor.for_source(self.source)(cause)
         return SourceError(f"{what} {self._where()}: {cause}")
 
     async def _open(self, _key: str) -> Any:

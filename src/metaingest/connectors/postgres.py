@@ -28,6 +28,7 @@ from metaingest.entities import (
 from metaingest.errors import MissingDependencyError, SourceError
 from metaingest.lineage.parse import Relation
 from metaingest.lineage.resolve import Dependencies, attach_lineage
+from metaingest.redact import Redactor
 from metaingest.report import Issue
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
@@ -149,9 +150,7 @@ class PostgresConnector:
             cause = f"no connection within {self.source.connect_timeout:g}s"
         elif isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
             cause = os.strerror(exc.errno)  # asyncio's text ("Connect call failed") hides it
-        password = self._password()
-        if password:
-            cause = cause.replace(password, "***")
+        cause = Redactor.for_source(self.source)(cause)
         source = self.source
         return SourceError(
             f"PostgreSQL at {source.host}:{source.port}, database {database!r}: {cause}"
