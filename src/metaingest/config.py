@@ -192,6 +192,12 @@ class PostgresSource(_SourceBase):
     statement_timeout: float | None = Field(
         default=None, gt=0, description="Server-side statement_timeout in seconds, if set."
     )
+    lock_timeout: float | None = Field(
+        default=5.0,
+        gt=0,
+        description="Server-side lock_timeout in seconds (null: wait for locks forever); a "
+        "catalog query blocked by a lock fails, and its unit is retried, then reported.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from .accounting import UnitCounts, account
 from .boundary import single_error
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
+from .discovery import discover
 from .entities import VIEW_TYPES
 from .errors import EmptyRunError, MetaingestError
 from .filters import Filter
@@ -82,6 +83,7 @@ class Workflow:
         self._discovered: list[DiscoveredUnit] = []
         self._unit_counts: dict[str, UnitCounts] = {}
         self._partial: set[str] = set()
+        self._listing_failures = 0  # databases whose schemas could not be listed
         self._database_filter = Filter.from_config(source.database_filter)
         self._schema_filter = Filter.from_config(
             source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
@@ -99,23 +101,24 @@ class Workflow:
         self._started = True
 
     async def discover(self) -> list[DiscoveredUnit]:
-        """List every schema of every database, each marked with why it is skipped."""
-        found: list[DiscoveredUnit] = []
-        databases = sorted(await self.connector.list_databases(), key=lambda d: d.name)
-        for database in databases:
-            reason = self._database_filter.reason(database.name)
-            self._databases.append(DiscoveredDatabase(database, reason))
-            if reason is not None:
-                self.report.filtered.databases += 1
-                log.info("%s: filtered: %s", database.fqn, reason, extra={"fqn": database.fqn})
-                continue
-            schemas = sorted(await self.connector.list_schemas(database), key=lambda s: s.name)
-            for schema in schemas:
-                reason = self._schema_filter.reason(schema.name)
-                if reason is not None:
-                    self.report.filtered.schemas += 1
-                found.append(DiscoveredUnit(Unit(database, schema), reason))
-        return found
+        """List every schema of every database, each marked with why it is skipped.
+
+        Transient errors are retried as units' are; a database whose schema listing failed
+        is kept as skipped, reported and counted as a failed unit (``metaingest.discovery``).
+        """
+        settings = self.config.workflow
+        found = await discover(
+            self.connector,
+            self._database_filter,
+            self._schema_filter,
+            self.report,
+            retries=settings.retries,
+            retry_backoff=settings.retry_backoff,
+            redact=self.redact,
+        )
+        self._databases.extend(found.databases)
+        self._listing_failures = found.failed
+        return found.units
 
     async def plan(self) -> Plan:
         """Discover and filter without extracting; the connector must be open."""
@@ -261,7 +264,8 @@ class Workflow:
                 fqn = found.database.fqn
                 report.add_issue("warning", fqn, f"skipped: {found.skipped_because}")
         units = [d.unit for d in self._discovered if d.skipped_because is None]
-        report.units_total = len(units)
+        # a database whose schemas could not be listed counts as a failed unit
+        report.units_total = len(units) + self._listing_failures
         report.discovery_done = True
         log.info(
             "discovered %d database(s) and %d schema(s); filtered out %d database(s) and "
@@ -272,7 +276,7 @@ class Workflow:
             report.filtered.schemas,
             len(units),
         )
-        if not units and not self.config.workflow.allow_empty:
+        if not units and not self._listing_failures and not self.config.workflow.allow_empty:
             raise EmptyRunError(empty_message(self._databases, self._discovered))
         grants = await preflight.column_grants(self.connector, units, self._table_filter)
         for issue in grants:

@@ -18,13 +18,16 @@ that it appends ``ON UPDATE ...`` to a default and loses BIT defaults (tests/tes
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, Self
+
+import anyio
 
 from metaingest.config import MysqlSource
 from metaingest.entities import (
@@ -50,9 +53,12 @@ from .types import MYSQL_SIZED, mysql_data_type
 
 __all__ = ["MysqlConnector", "normalize_default"]
 
+log = logging.getLogger(__name__)
+
 Row = Mapping[str, Any]
 
 _KEY = "server"  # one pool key: a MySQL connection can read every schema
+_SERVER_SHARE = 0.9  # of unit_timeout: the server's bound on one statement
 _VIEW = "VIEW"
 _PLAIN_TABLE = "BASE TABLE"
 _CONSTRAINT_TYPES = {
@@ -168,7 +174,9 @@ class MysqlConnector:
         self.source = source
         self.service_name = source.service_name
         self._database = Database(name=source.database, service=source.service_name)
-        self._pool: KeyedPool[str, Any] = KeyedPool(self._open, self._close, size=source.threads)
+        self._pool: KeyedPool[str, Any] = KeyedPool(
+            self._open, self._close, size=source.threads, alive=_alive
+        )
         self._server: ServerInfo | None = None
 
     async def __aenter__(self) -> Self:
@@ -187,6 +195,40 @@ class MysqlConnector:
         return SourceError(f"{what} {self._where()}: {cause}")
 
     async def _open(self, _key: str) -> Any:
+        connection = await self._connect()
+        try:
+            await self._bound_statements(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    async def _bound_statements(self, connection: Any) -> None:
+        """No statement outlives its unit: the server stops it within ``unit_timeout``.
+
+        MariaDB's ``max_statement_time`` (error 1969) covers every statement; MySQL's
+        ``max_execution_time`` (error 3024) covers SELECTs, which is all a unit runs. Both
+        are retriable. The bound is 90 % of ``unit_timeout``, so a statement stuck on the
+        server normally ends with the server's own error, on a connection that stays
+        usable, just before the unit's timeout would cancel it from our side.
+        """
+        timeout = self.source.unit_timeout
+        if timeout is None:
+            return
+        bound = timeout * _SERVER_SHARE
+        statement: str
+        value: float | int
+        if ServerInfo.parse(connection.get_server_info()).mariadb is not None:
+            statement, value = "SET SESSION max_statement_time = %s", max(0.001, round(bound, 3))
+        else:
+            statement, value = "SET SESSION max_execution_time = %s", max(1, round(bound * 1000))
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(statement, (value,))
+        except Exception as exc:
+            raise self._fatal("cannot set up a session on", exc) from exc
+
+    async def _connect(self) -> Any:
         source = self.source
         try:
             return await self._driver.connect(
@@ -207,9 +249,45 @@ class MysqlConnector:
     async def _close(self, connection: Any) -> None:
         await connection.ensure_closed()
 
-    def connection(self, database: Database) -> AbstractAsyncContextManager[Any]:
-        """Lend one pooled connection; every schema is reachable from it."""
-        return self._pool.acquire(_KEY)
+    @asynccontextmanager
+    async def connection(self, database: Database) -> AsyncIterator[Any]:
+        """Lend one pooled connection; every schema is reachable from it.
+
+        A unit cancelled (or timed out) while its query runs has that query's session
+        killed on the server, so the server never works on after the unit is gone.
+        """
+        async with self._pool.acquire(_KEY) as connection:
+            try:
+                yield connection
+            except anyio.get_cancelled_exc_class():
+                # a statement may be running: the server would go on with it (it notices a
+                # closed client only every few seconds, or when the statement ends); aiomysql
+                # closes its end when cancelled mid-read, so the session is killed regardless
+                with anyio.CancelScope(shield=True):
+                    await self._kill(connection)
+                raise
+
+    async def _kill(self, connection: Any) -> None:
+        """Kill a session whose query we abandoned, from a side connection in its slot.
+
+        Our end is closed first, so the side connection takes the slot the pool still
+        counts for the victim: the pool never has more than ``threads`` sockets open.
+        """
+        thread_id = connection.thread_id()
+        connection.close()
+        with anyio.move_on_after(self.source.connect_timeout):
+            try:
+                side = await self._connect()
+            except Exception as exc:
+                log.warning("cannot kill session %s: %s", thread_id, exc)
+                return
+            try:
+                async with side.cursor() as cursor:
+                    await cursor.execute("KILL CONNECTION %s", (thread_id,))
+            except Exception as exc:  # it may have ended on its own meanwhile (1094)
+                log.debug("KILL CONNECTION %s: %s", thread_id, exc)
+            finally:
+                side.close()
 
     async def _discover(self, schemas: bool) -> list[Row]:
         """Connect (and list the schemas); any failure is fatal and names the server."""
@@ -301,6 +379,7 @@ async def _fetch(
         cursor.server_warnings = []
         await cursor.execute(sql, None if schema is None else (schema,) * sql.count("%s"))
         rows: list[Row] = list(await cursor.fetchall())
+
         if warnings is not None:
             warnings.extend(cursor.server_warnings)
     return rows
@@ -336,6 +415,14 @@ async def _relation_columns(
             if name in names  # the binary match information_schema's IN does not make
         )
     return out
+
+
+async def _alive(connection: Any) -> bool:
+    """Whether a connection that saw an error still answers (it is dropped anyway)."""
+    if connection.closed:
+        return False
+    await connection.ping(reconnect=False)
+    return True
 
 
 class _Builder:

@@ -30,6 +30,7 @@ from metaingest.lineage.parse import Relation
 from metaingest.lineage.resolve import Dependencies, attach_lineage
 from metaingest.redact import Redactor
 from metaingest.report import Issue
+from metaingest.retry import ConnectionLost
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
 from .pool import KeyedPool
@@ -95,12 +96,16 @@ class PostgresConnector:
         self.source = source
         self.service_name = source.service_name
         self._sql = queries("postgres")
-        self._pool: KeyedPool[str, Any] = KeyedPool(self._open, _close, size=source.threads)
+        self._pool: KeyedPool[str, Any] = KeyedPool(
+            self._open, _close, size=source.threads, alive=_alive
+        )
         # what a failed connect or discovery query may raise; anything else is a bug
         self._source_errors: tuple[type[BaseException], ...] = (
             OSError,
             self._asyncpg.PostgresError,
             self._asyncpg.InterfaceError,
+            self._asyncpg.InternalClientError,
+            ConnectionLost,
         )
 
     async def __aenter__(self) -> Self:
@@ -135,6 +140,10 @@ class PostgresConnector:
             "plan_cache_mode": "force_generic_plan",
             **SESSION_SETTINGS,
         }
+        if self.source.lock_timeout is not None:
+            # a lock held elsewhere (LOCK TABLE ... ACCESS EXCLUSIVE) fails the query (55P03,
+            # retried) instead of blocking the unit for as long as the lock is held
+            settings["lock_timeout"] = str(max(1, round(self.source.lock_timeout * 1000)))
         if self.source.statement_timeout is not None:
             # in ms, at least 1: 0 would mean "no timeout"
             settings["statement_timeout"] = str(max(1, round(self.source.statement_timeout * 1000)))
@@ -285,6 +294,14 @@ def view_dependencies(unit: Unit, rows: Iterable[_Row]) -> dict[str, Dependencie
         view: Dependencies(frozenset(refs), frozenset(columns[view]))
         for view, refs in relations.items()
     }
+
+
+async def _alive(connection: Any) -> bool:
+    """Whether a connection that saw an error can still run a query (it is dropped anyway)."""
+    if connection.is_closed():
+        return False
+    await connection.execute("SELECT 1")
+    return True
 
 
 async def _close(connection: Any) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect
 
 from metaingest.config import SqliteSource
 from metaingest.connectors.base import SchemaBatch, Unit, build_isolated, table_fqn
+from metaingest.connectors.lease import Lease
 from metaingest.connectors.pool import KeyedPool
 from metaingest.connectors.sql import queries
 from metaingest.connectors.sqltext import TableText, index_parts, table_text, view_query
@@ -46,6 +47,8 @@ from metaingest.report import Issue
 
 __all__ = ["SqliteConnector"]
 
+T = TypeVar("T")
+
 _QUOTE = _sqlite_dialect().identifier_preparer.quote_identifier
 _SQL = queries("sqlite")
 _ARGS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
@@ -67,6 +70,7 @@ class SqliteConnector:
         self._pool: KeyedPool[str, sqlite3.Connection] = KeyedPool(
             self._open, self._close, size=source.threads
         )
+        self._abandoned: set[int] = set()  # ids of connections their worker thread closes
 
     async def __aenter__(self) -> Self:
         return self
@@ -105,6 +109,9 @@ class SqliteConnector:
         return conn
 
     async def _close(self, conn: sqlite3.Connection) -> None:
+        if id(conn) in self._abandoned:  # a worker still in a call closes it when it returns
+            self._abandoned.discard(id(conn))
+            return
         await anyio.to_thread.run_sync(conn.close, limiter=self._limiter)
 
     def _database(self) -> Database:
@@ -134,15 +141,29 @@ class SqliteConnector:
 
     async def extract(self, unit: Unit, connection: sqlite3.Connection) -> SchemaBatch:
         """Extract one schema in a worker thread with four catalog queries (and, for views'
-        lineage, one more per other schema they read)."""
-        batch = await anyio.to_thread.run_sync(_extract, connection, unit, limiter=self._limiter)
+        lineage, one more per other schema they read).
+
+        A unit cancelled or timed out meanwhile abandons the thread: sqlite3's
+        ``interrupt()`` ends the running query, and the thread closes the connection.
+        """
+        lease = Lease(connection, connection.close)
+
+        async def on_connection(function: Callable[..., T], *args: Any) -> T:
+            try:
+                return await anyio.to_thread.run_sync(
+                    lease.run, function, *args, limiter=self._limiter, abandon_on_cancel=True
+                )
+            except BaseException:
+                if lease.abandon():
+                    self._abandoned.add(id(connection))
+                raise
+
+        batch = await on_connection(_extract, connection, unit)
         if not self._source.include_lineage:
             return batch
 
         async def fetch(keys: Sequence[tuple[str, str, str]]) -> list[Relation]:
-            return await anyio.to_thread.run_sync(
-                _relations, connection, unit, keys, limiter=self._limiter
-            )
+            return await on_connection(_relations, connection, unit, keys)
 
         return await attach_lineage(batch, dialect="sqlite", catalog=None, fetch=fetch)
 
