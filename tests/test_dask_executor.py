@@ -274,3 +274,25 @@ async def test_a_unit_longer_than_the_lease_timeout_keeps_its_lease(
     assert report.units_ok == 4
     assert max(u.end - u.start for u in report.units) > 2  # the units did outlive the lease
     assert 1 <= sampler.peaks[app] <= 2, sampler.peaks
+
+
+async def test_an_application_passes_its_own_client(
+    postgres_server: PgServer, pg_db: str, cluster: Any, local_bytes: bytes, tmp_path: Path
+) -> None:
+    """``ingest(config, client=...)``: no executor section needed; the client is not closed."""
+    import metaingest
+
+    out = tmp_path / "out.jsonl"
+    app = unique_name("mi_client_")
+    config_ = config(postgres_server, pg_db, out, app, dask_address=None)
+    async with distributed.Client(cluster.scheduler_address, asynchronous=True) as client:
+        async with distributed.get_task_stream(client) as stream:
+            report = await metaingest.ingest(config_, client=client)
+        assert report.ok, report.issues
+        assert out.read_bytes() == local_bytes
+        assert client.status == "running"
+    # one task per unit, each key naming the run and the unit's position only: no database,
+    # schema, service or credential
+    keys = sorted(str(task["key"]) for task in stream.data)
+    assert len(keys) == SCHEMAS + 1
+    assert all(re.fullmatch(r"metaingest-[0-9a-f]{12}-s0-u[0-9]+", key) for key in keys), keys
