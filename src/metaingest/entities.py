@@ -282,6 +282,10 @@ class Table(_Entity):
     parent of a partition and ``partition_bound`` its bound (``FOR VALUES ...``).
     ``engine_table_type`` keeps the engine's own kind where it is finer than ``table_type``
     (MariaDB ``SYSTEM VERSIONED`` or ``SEQUENCE``, say).
+    ``owner`` is the owning role (PostgreSQL) or a view's DEFINER (MySQL), with
+    ``include_owners``; ``ddl`` is the ``CREATE TABLE`` statement rendered from these fields,
+    with ``include_ddl``. ``row_estimate`` and ``size_bytes`` are the catalog's statistics
+    (approximate, and they change without DDL: never part of change detection).
     """
 
     name: str
@@ -295,6 +299,10 @@ class Table(_Entity):
     partition_of: str | None = None
     partition_bound: str | None = None
     engine_table_type: str | None = None
+    owner: str | None = None
+    ddl: str | None = None
+    row_estimate: int | None = None
+    size_bytes: int | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -333,6 +341,8 @@ class Table(_Entity):
                     for name in self.partitioning.columns
                 ]
             }
+        if self.ddl is not None:
+            out["schemaDefinition"] = self.ddl
         return out
 
 
@@ -342,6 +352,7 @@ class DatabaseSchema(_Entity):
     name: str
     database: str
     description: str | None = None
+    owner: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -363,6 +374,7 @@ class Database(_Entity):
     name: str
     service: str
     description: str | None = None
+    owner: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

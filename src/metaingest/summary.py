@@ -28,12 +28,14 @@ def _state(report: Report) -> str:
 def summary_cells(report: Report) -> list[tuple[str, str]]:
     """The summary table as (heading, value) pairs, in display order."""
     filtered = report.filtered
+    procedures = [("procedures", str(report.stored_procedures))] if report.stored_procedures else []
     return [
         ("databases", str(report.databases)),
         ("schemas", str(report.schemas)),
         ("tables", str(report.tables)),
         ("views", str(report.views)),
         ("columns", str(report.columns)),
+        *procedures,
         ("filtered", str(filtered.databases + filtered.schemas + filtered.tables)),
         ("warnings", str(report.warnings)),
         ("errors", str(report.errors)),

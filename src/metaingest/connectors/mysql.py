@@ -6,7 +6,9 @@ Every connection (discovery and units alike) comes from one ``KeyedPool`` of
 ``source.threads`` connections, each tagged with the ``program_name`` connection attribute.
 
 A schema costs a constant number of ``information_schema`` queries (tables, columns,
-constraints, key columns, views, and on MariaDB column checks), whatever its size.
+constraints, key columns, views, and on MariaDB column checks; routines and their
+parameters with ``include_stored_procedures``), whatever its size. With ``include_owners``
+a view's and a routine's owner is its DEFINER (``user@host``); tables have none.
 
 Column defaults are normalised to one meaning on both engines (see ``normalize_default``):
 a literal is the engine's SQL literal (``'abc'``, ``5``, ``b'101'``), an expression is
@@ -40,6 +42,7 @@ from metaingest.report import Issue
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
 from .pool import KeyedPool
+from .routines_mysql import build_routines
 from .sql import queries
 from .types import MYSQL_SIZED, mysql_data_type
 
@@ -237,17 +240,32 @@ class MysqlConnector:
         names = ["tables", "columns", "constraints", "key_columns", "views"]
         if server.mariadb is not None and server.mariadb >= (10, 3, 10):
             names.append("json_checks")
+        if self.source.include_stored_procedures:
+            names += ["routines", "routine_parameters"]
         warnings: list[str] = []
         rows: dict[str, list[Row]] = {}
         for name in names:
             # exact (binary) schema matches only: the queries say so themselves
             rows[name] = await _fetch(connection, name, schema, warnings)
         builder = _Builder(self.service_name, unit, server, list(dict.fromkeys(warnings)))
+        builder.owners = self.source.include_owners
         tables = builder.tables(rows)
+        procedures = build_routines(
+            unit.fqn,
+            rows.get("routines", []),
+            rows.get("routine_parameters", []),
+            self.source.include_owners,
+            _text,
+        )
         issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in builder.warnings]
         issues += builder.issues
         return SchemaBatch(
-            unit.database, unit.schema, tables, tuple(issues), discovered=len(rows["tables"])
+            unit.database,
+            unit.schema,
+            tables,
+            tuple(issues),
+            discovered=len(rows["tables"]),
+            procedures=procedures,
         )
 
     def peak_connections(self) -> int:
@@ -298,6 +316,7 @@ class _Builder:
         self.issues: list[Issue] = []
         self.warnings = list(warnings)  # the server's, not about one object: the schema's
         self._keys: dict[tuple[str, str, bool], list[Row]] = {}
+        self.owners = False  # keep views' DEFINERs as owners
 
     def tables(self, rows: dict[str, list[Row]]) -> tuple[Table, ...]:
         """The schema's tables in name order; a table that cannot be built is an issue."""
@@ -305,6 +324,7 @@ class _Builder:
         visible = {table: {str(_text(c["name"])) for c in cols} for table, cols in columns.items()}
         constraints = self._constraint_rows(rows["constraints"], rows["key_columns"], visible)
         views = {_text(r["table_name"]): _text(r["definition"]) for r in rows["views"]}
+        definers = {_text(r["table_name"]): _text(r["definer"]) for r in rows["views"]}
         json_columns = {
             (_text(r["table_name"]), _text(r["column_name"]))
             for r in rows.get("json_checks", ())
@@ -333,6 +353,9 @@ class _Builder:
                         "constraints": self._constraints(constraints.get(name, [])),
                         "view_definition": (views.get(name) or None) if is_view else None,
                         "engine_table_type": None if kind in (_VIEW, _PLAIN_TABLE) else kind,
+                        "owner": definers.get(name) if is_view and self.owners else None,
+                        "row_estimate": _int(row.get("row_estimate")),
+                        "size_bytes": _int(row.get("size_bytes")),
                     }
                 )
 
