@@ -17,7 +17,7 @@ from metaingest.config import WorkflowConfig, parse_config
 from metaingest.entities import ConstraintType, DataType, Table, TableType, build_fqn
 from metaingest.workflow import Workflow
 from tests.conftest import MysqlServer
-from tests.differential import Allowed, d, differences, unexpected
+from tests.differential import NATIVE_ONLY, Allowed, d, differences, native_only, unexpected
 from tests.differential import collect as collect_differential
 from tests.openmetadata import validation_errors
 
@@ -434,7 +434,10 @@ async def test_differential_with_sqlalchemy_connector(
     an allow-list entry that no longer occurs fails too. View definitions are not compared.
     """
     schema_filter = {"includes": ["^" + re.escape(catalog["prefix"])]}
-    native = await collect_differential(mysql_server.source(schema_filter=schema_filter))
+    routines: dict[str, list[str]] = {"native": [], "generic": []}
+    native = await collect_differential(
+        mysql_server.source(schema_filter=schema_filter), routines["native"]
+    )
     url = f"mysql+aiomysql://{mysql_server.user}@{mysql_server.host}:{mysql_server.port}/"
     with warnings.catch_warnings():
         for message in _SAWARNINGS:
@@ -445,10 +448,21 @@ async def test_differential_with_sqlalchemy_connector(
                 "url": url + "?charset=utf8mb4",
                 "service_name": "maria",
                 "schema_filter": schema_filter,
-            }
+            },
+            routines["generic"],
         )
     assert len(native) == 16
     found = differences(native, generic, {catalog["prefix"]: PLACEHOLDER})
     extra, stale = unexpected(found, DIFFERENTIAL_ALLOWED)
     assert extra == []
     assert stale == [], "stale DIFFERENTIAL_ALLOWED entries: remove them"
+    # what only the native connector reads: view DEFINERs, statistics (NATIVE_ONLY), routines
+    assert native_only(found) == set(NATIVE_ONLY)
+    masked = {
+        side: [n.replace(catalog["prefix"], PLACEHOLDER) for n in names]
+        for side, names in routines.items()
+    }
+    assert masked == {
+        "native": [f"{S0}.order_total (FUNCTION)", f"{S0}.order_total (PROCEDURE)", f"{S0}.purge"],
+        "generic": [],
+    }
