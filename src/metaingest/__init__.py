@@ -44,6 +44,7 @@ from metaingest.errors import (
 )
 from metaingest.observe import Progress, ProgressObserver
 from metaingest.report import Issue, Report
+from metaingest.routines import ProcedureType, StoredProcedure
 from metaingest.workflow import Plan, Workflow, ingest
 
 __all__ = [
@@ -58,12 +59,14 @@ __all__ = [
     "MetaingestError",
     "MissingDependencyError",
     "Plan",
+    "ProcedureType",
     "Progress",
     "ProgressObserver",
     "Report",
     "SchemaBatch",
     "SinkError",
     "SourceError",
+    "StoredProcedure",
     "Table",
     "TableConstraint",
     "TableType",
