@@ -7,7 +7,8 @@ only when a run asks for DDL, so the asyncpg and aiomysql connectors do not pay 
 
 What it renders: columns with type, NOT NULL, default, generated expression and identity
 (PostgreSQL ``GENERATED ... AS IDENTITY``, MySQL ``AUTO_INCREMENT``), column and table
-comments where the dialect puts them inline (MySQL), primary key, unique and foreign key
+comments where the dialect puts them inline (MySQL; PostgreSQL and DuckDB have COMMENT ON
+statements instead), primary key, unique and foreign key
 constraints, and a PostgreSQL table's ``PARTITION BY``. Views (their definition says it
 all), partitions and foreign tables get none. A default that names another object (a
 sequence) needs that object where the statement is run.
@@ -32,6 +33,7 @@ __all__ = ["dialect_name", "render_create_table", "with_ddl"]
 
 _INTEGERS = frozenset({DataType.TINYINT, DataType.SMALLINT, DataType.INT, DataType.BIGINT})
 _IDENTITY = ("ALWAYS", "BY DEFAULT")
+_COMPILE_AS = {"duckdb": "postgresql"}
 _DIALECTS = {"postgres": "postgresql", "mysql": "mysql", "mariadb": "mariadb", "sqlite": "sqlite"}
 
 
@@ -101,16 +103,14 @@ def render_create_table(table: Table, dialect: str) -> str | None:
 
     literal, integer_literal = _literal_types()
     schema = split_fqn(table.database_schema)[-1]
-    metadata = sa.MetaData()
     mysql = dialect in ("mysql", "mariadb")
     columns = []
     for column in table.columns:
+        spelling = column.data_type_display
+        if mysql and column.data_type is DataType.JSON:
+            spelling = "json"  # MariaDB's JSON is LONGTEXT with a json_valid CHECK: JSON makes both
         integer = column.data_type in _INTEGERS
-        args: list[Any] = [
-            integer_literal(column.data_type_display)
-            if integer
-            else literal(column.data_type_display)
-        ]
+        args: list[Any] = [integer_literal(spelling) if integer else literal(spelling)]
         if column.generated is not None:
             args.append(sa.Computed(sa.text(column.generated), persisted=dialect == "postgresql"))
         if column.identity in _IDENTITY:
@@ -128,6 +128,7 @@ def render_create_table(table: Table, dialect: str) -> str | None:
             )
         )
     constraints: list[Any] = []
+    foreign = []
     for constraint in table.constraints:
         name = constraint.name
         if constraint.constraint_type is ConstraintType.PRIMARY_KEY:
@@ -138,37 +139,40 @@ def render_create_table(table: Table, dialect: str) -> str | None:
         elif constraint.constraint_type is ConstraintType.UNIQUE:
             constraints.append(sa.UniqueConstraint(*constraint.columns, name=name))
         elif constraint.referred_table is not None:
-            referred_schema, referred = split_fqn(constraint.referred_table)[-2:]
-            key = f"{referred_schema}.{referred}"
-            if key not in metadata.tables and (referred_schema, referred) != (schema, table.name):
-                sa.Table(
-                    referred,
-                    metadata,
-                    *(sa.Column(c) for c in constraint.referred_columns),
-                    schema=referred_schema,
-                )
-            elif key in metadata.tables:
-                target = metadata.tables[key]
-                for c in constraint.referred_columns:
-                    if c not in target.c:
-                        target.append_column(sa.Column(c))
-            constraints.append(
-                sa.ForeignKeyConstraint(
-                    list(constraint.columns),
-                    [f"{referred_schema}.{referred}.{c}" for c in constraint.referred_columns],
-                    name=name,
-                )
-            )
+            foreign.append(constraint)
     options: dict[str, Any] = {}
     if dialect == "postgresql" and table.partitioning is not None and table.partitioning.expression:
         options["postgresql_partition_by"] = table.partitioning.expression
     created = sa.Table(
         table.name,
-        metadata,
+        sa.MetaData(),
         *columns,
         *constraints,
         schema=schema,
         comment=table.description,
         **options,
     )
-    return str(CreateTable(created).compile(dialect=_dialect(dialect))).strip()
+    # Referred tables as stubs holding the referred columns, each in a MetaData of its own:
+    # foreign keys name Column objects, never "schema.table.column" strings, which SQLAlchemy
+    # would split at every dot of a name.
+    stubs: dict[tuple[str, str], Any] = {(schema, table.name): created}
+    for constraint in foreign:
+        assert constraint.referred_table is not None
+        key = (split_fqn(constraint.referred_table)[-2], split_fqn(constraint.referred_table)[-1])
+        stub = stubs.get(key)
+        if stub is None:
+            stub = stubs[key] = sa.Table(key[1], sa.MetaData(), schema=key[0])
+        for column_name in constraint.referred_columns:
+            if column_name not in stub.c:
+                stub.append_column(sa.Column(column_name, literal("")))
+        created.append_constraint(
+            sa.ForeignKeyConstraint(
+                list(constraint.columns),
+                [stub.c[c] for c in constraint.referred_columns],
+                name=constraint.name,
+            )
+        )
+    # duckdb_engine's identifier preparer splits a schema name at its dots (into a catalog and
+    # a schema); DuckDB's CREATE TABLE is PostgreSQL's, so PostgreSQL's dialect renders it
+    compiler = _dialect(_COMPILE_AS.get(dialect, dialect))
+    return str(CreateTable(created).compile(dialect=compiler)).strip()
