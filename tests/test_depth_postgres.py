@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -299,3 +301,23 @@ async def test_ddl_round_trip(
             c.model_dump_json().replace(pg_database, database) for c in after.constraints
         ], name
         assert (before.table_type, before.partitioning) == (after.table_type, after.partitioning)
+
+
+async def test_run_counts_and_writes_routines(
+    postgres_server: PgServer, catalog: tuple[str, str], tmp_path: Path
+) -> None:
+    database, _role = catalog
+    out = tmp_path / "out.jsonl"
+    config = parse_config(
+        {
+            "source": postgres_server.source(database, schema_filter={"includes": ["^app$"]}),
+            "sink": {"type": "jsonl", "path": str(out), "format": "openmetadata"},
+        }
+    )
+    report = await Workflow(config).run()
+    assert report.ok and report.stored_procedures == 4
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    kinds = [line["kind"] for line in lines]
+    assert kinds == ["database", "databaseSchema"] + ["table"] * 5 + ["storedProcedure"] * 4
+    for line in lines:
+        assert validation_errors(line["kind"], line["request"]) == [], line["fqn"]
