@@ -8,8 +8,8 @@ only when a run asks for DDL, so the asyncpg and aiomysql connectors do not pay 
 What it renders: columns with type, NOT NULL, default, generated expression and identity
 (PostgreSQL ``GENERATED ... AS IDENTITY``, MySQL ``AUTO_INCREMENT``), column and table
 comments where the dialect puts them inline (MySQL; PostgreSQL and DuckDB have COMMENT ON
-statements instead), primary key, unique and foreign key
-constraints, and a PostgreSQL table's ``PARTITION BY``. Views (their definition says it
+statements instead), primary key, unique and foreign key constraints, and a PostgreSQL
+table's ``PARTITION BY``. Views (their definition says it
 all), partitions and foreign tables get none. A default that names another object (a
 sequence) needs that object where the statement is run.
 """
@@ -25,9 +25,7 @@ from .entities import VIEW_TYPES, ConstraintType, DataType, Table, TableType, sp
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
-    from .config import SqlAlchemySource, SqliteSource
-
-    _Source = Any
+    from .config import SourceConfig
 
 __all__ = ["dialect_name", "render_create_table", "with_ddl"]
 
@@ -37,7 +35,7 @@ _COMPILE_AS = {"duckdb": "postgresql"}
 _DIALECTS = {"postgres": "postgresql", "mysql": "mysql", "mariadb": "mariadb", "sqlite": "sqlite"}
 
 
-def dialect_name(source: Any) -> str:
+def dialect_name(source: SourceConfig) -> str:
     """The SQLAlchemy dialect that speaks the source's SQL (``postgresql``, ``mysql``...)."""
     if source.type == "sqlalchemy":
         from sqlalchemy.engine import make_url
@@ -54,7 +52,7 @@ def _dialect(name: str) -> Dialect:
     return dialect
 
 
-def with_ddl(tables: Sequence[Table], source: SqliteSource | SqlAlchemySource | Any) -> list[Table]:
+def with_ddl(tables: Sequence[Table], source: SourceConfig) -> list[Table]:
     """The tables with ``ddl`` set where one is rendered (see the module's docstring)."""
     name = dialect_name(source)
     out = []
