@@ -39,6 +39,8 @@ COLUMN_FIELDS = (
     "generated",
     "identity",
     "description",
+    "on_update",
+    "invisible",
 )
 
 # What only the native connectors read: SQLAlchemy's Inspector leaves these None on every

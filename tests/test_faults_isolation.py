@@ -144,7 +144,7 @@ async def test_sqlite_bad_row_fails_only_its_table(
     def corrupt(conn: sqlite3.Connection, name: str, *args: Any, **kw: Any) -> Any:
         rows = fetch(conn, name, *args, **kw)
         if name == "columns":
-            rows = [(r[0], None, *r[2:]) if r[0] == "t3" else r for r in rows]  # cid None
+            rows = [(*r[:2], None, *r[3:]) if r[0] == "t3" else r for r in rows]  # name None
         return rows
 
     monkeypatch.setattr(sqlite_module, "_fetch", corrupt)

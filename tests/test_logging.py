@@ -107,6 +107,19 @@ def test_text_and_json_formats_redact_message_extras_and_tracebacks(
 
 
 def test_log_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> None:
-    result = run_cli("ingest", "-c", "x.yaml", "--log-file", str(tmp_path / "missing" / "run.log"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    target = blocker / "run.log"  # a folder that cannot exist: its parent is a file
+    result = run_cli("ingest", "-c", "x.yaml", "--log-file", str(target))
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == "metaingest: error: --log-file: No such file or directory\n"
+    assert result.stderr == (
+        f"metaingest: error: --log-file: {target}: {blocker} is a file, not a folder\n"
+    )
+
+
+def test_log_file_folders_are_created(tmp_path: Path) -> None:
+    target = tmp_path / "logs" / "deep" / "run.log"
+    result = run_cli("ingest", "-c", "x.yaml", "--log-file", str(target))
+    assert result.returncode == 2  # the workflow file does not exist; the log file does
+    assert result.stderr == "metaingest: error: x.yaml: no such file\n"
+    assert target.is_file()

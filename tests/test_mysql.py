@@ -85,7 +85,7 @@ async def test_catalog_matches_golden(
     out = tmp_path / "out.jsonl"
     report = await Workflow(make_config(mysql_server, catalog["prefix"], out, threads=2)).run()
     assert report.ok, report.issues
-    assert (report.schemas, report.tables, report.views, report.errors) == (3, 14, 2, 0)
+    assert (report.schemas, report.tables, report.views, report.errors) == (3, 16, 2, 0)
     text = out.read_text(encoding="utf-8").replace(catalog["prefix"], PLACEHOLDER)
     text = STATISTICS.sub("", text)  # the engine's estimates change without DDL
     if os.environ.get("METAINGEST_REGENERATE_GOLDEN") == "1":
@@ -285,7 +285,7 @@ async def test_openmetadata_payloads_validate(
     mysql_server: MysqlServer, catalog: dict[str, str], tmp_path: Path
 ) -> None:
     tables = await collect(make_config(mysql_server, catalog["prefix"], tmp_path / "o.jsonl"))
-    assert len(tables) == 16
+    assert len(tables) == 18
     for table in tables.values():
         assert validation_errors("table", table.to_openmetadata()) == [], table.fqn
 
@@ -300,7 +300,7 @@ async def test_threads_do_not_change_output(
         assert report.ok
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
-    assert len(outputs[0].splitlines()) == 1 + 3 + 16 + 3  # database, schemas, tables, routines
+    assert len(outputs[0].splitlines()) == 1 + 3 + 18 + 3  # database, schemas, tables, routines
 
 
 async def test_openmetadata_jsonl_lines(
@@ -312,7 +312,7 @@ async def test_openmetadata_jsonl_lines(
     data["sink"]["format"] = "openmetadata"
     await Workflow(parse_config(data)).run()
     kinds = [json.loads(line)["kind"] for line in out.read_text(encoding="utf-8").splitlines()]
-    assert kinds.count("table") == 16
+    assert kinds.count("table") == 18
     assert kinds.count("storedProcedure") == 3
     for line in out.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
@@ -414,6 +414,30 @@ DIFFERENTIAL_ALLOWED = (
         )
     ),
 )
+_NO_PARTITIONS = "SQLAlchemy's Inspector has no partitioned table kind: every table is Regular"
+_FLOAT_ARGS = (
+    "the generic connector's type map keeps precision and scale of exact numerics only; the "
+    "native connector keeps a declared FLOAT(M,D) / DOUBLE(M,D)"
+)
+_ONLY_NATIVE = "SQLAlchemy's Inspector has no such column attribute"
+DIFFERENTIAL_ALLOWED += (
+    Allowed(d(f"{S1}.regions", "", "table_type", "Partitioned", "Regular"), _NO_PARTITIONS),
+    Allowed(d(f"{S1}.sales_by_year", "", "table_type", "Partitioned", "Regular"), _NO_PARTITIONS),
+    *(
+        Allowed(d(f"{S1}.sales_by_year", column, field, native, None), _FLOAT_ARGS)
+        for column, field, native in (
+            ("amount", "precision", 7),
+            ("amount", "scale", 3),
+            ("total", "precision", 10),
+            ("total", "scale", 2),
+        )
+    ),
+    Allowed(d(f"{S1}.sales_by_year", "note", "invisible", True, None), _ONLY_NATIVE),
+    *(
+        Allowed(d(table, column, "on_update", "current_timestamp()", None), _ONLY_NATIVE)
+        for table, column in ((f"{S1}.sales_by_year", "changed"), (f"{S0}.types_temporal", "ts"))
+    ),
+)
 # SQLAlchemy's warnings for the NullType columns and the dropped foreign key (ALLOWED above)
 _SAWARNINGS = (
     r"Did not recognize type '(inet4|inet6|geometry|point|linestring|polygon|multipolygon"
@@ -451,7 +475,7 @@ async def test_differential_with_sqlalchemy_connector(
             },
             routines["generic"],
         )
-    assert len(native) == 16
+    assert len(native) == 18
     found = differences(native, generic, {catalog["prefix"]: PLACEHOLDER})
     extra, stale = unexpected(found, DIFFERENTIAL_ALLOWED)
     assert extra == []

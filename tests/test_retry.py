@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 
+import aiomysql
 import asyncpg
 import pymysql
 import pytest
@@ -12,7 +15,7 @@ import sqlalchemy.exc
 from metaingest.config import parse_config
 from metaingest.errors import SourceError
 from metaingest.redact import Redactor, secrets_of
-from metaingest.retry import backoff, classify
+from metaingest.retry import ConnectionLost, backoff, classify, original
 
 
 def _caused(outer: BaseException, cause: BaseException) -> BaseException:
@@ -47,6 +50,32 @@ def _caused(outer: BaseException, cause: BaseException) -> BaseException:
         (TimeoutError(), "retriable"),
         (asyncio.IncompleteReadError(b"", 10), "retriable"),
         (ValueError("bad row"), "skippable"),
+        # network and name-resolution failures that may pass: retriable on every connector
+        (OSError(errno.EHOSTUNREACH, "No route to host"), "retriable"),
+        (OSError(errno.ENETUNREACH, "Network is unreachable"), "retriable"),
+        (socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"), "retriable"),
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "fatal"),
+        (
+            _caused(
+                pymysql.err.OperationalError(2003, "Can't connect"),
+                socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            ),
+            "fatal",
+        ),
+        (_caused(SourceError("at h:1"), OSError(errno.EHOSTUNREACH, "x")), "retriable"),
+        (
+            _caused(
+                pymysql.err.OperationalError(2003, "Can't connect"),
+                OSError(errno.ENETUNREACH, "Network is unreachable"),
+            ),
+            "retriable",
+        ),
+        # statement timeouts of MariaDB (max_statement_time) and MySQL (max_execution_time)
+        (pymysql.err.OperationalError(1969, "Query execution was interrupted"), "retriable"),
+        (pymysql.err.OperationalError(3024, "maximum statement execution time"), "retriable"),
+        (aiomysql.OperationalError(1969, "max_statement_time exceeded"), "retriable"),
+        (ConnectionLost("connection lost"), "retriable"),
+        (_caused(ConnectionLost("lost"), asyncpg.exceptions.InternalClientError("x")), "retriable"),
         (SourceError("PostgreSQL at h:1: database 'x' does not exist"), "fatal"),
         (_caused(SourceError("at h:1"), ConnectionRefusedError("refused")), "retriable"),
         (
@@ -84,3 +113,47 @@ def test_secrets_of_a_source() -> None:
     url = {"type": "sqlalchemy", "url": "postgresql+asyncpg://u:p%40w@h/d"}
     config = parse_config({"source": url, "sink": {"type": "jsonl", "path": "o"}})
     assert secrets_of(config.source) == ["p%40w"]
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (asyncpg.exceptions.InvalidCatalogNameError('database "b" does not exist'), "skippable"),
+        (pymysql.err.OperationalError(1049, "Unknown database"), "skippable"),
+        (
+            _caused(SourceError("db b"), asyncpg.exceptions.InvalidCatalogNameError("x")),
+            "skippable",
+        ),
+        (asyncpg.exceptions.InvalidPasswordError("password authentication failed"), "fatal"),
+        (pymysql.err.OperationalError(1045, "Access denied"), "fatal"),
+        (SourceError("at h:1: bad sslmode"), "fatal"),
+        (asyncpg.exceptions.AdminShutdownError("terminating"), "retriable"),
+    ],
+)
+def test_classify_a_unit_after_discovery(exc: BaseException, kind: str) -> None:
+    """A database that disappeared is its units' failure; credentials still stop the run."""
+    assert classify(exc, unit=True) == kind
+
+
+def _context(outer: BaseException, inner: BaseException) -> BaseException:
+    outer.__context__ = inner
+    return outer
+
+
+def test_original_names_the_first_error_not_the_one_raised_on_the_way_out() -> None:
+    killed = asyncpg.exceptions.AdminShutdownError("terminating connection")
+    lost = _context(asyncpg.exceptions.ConnectionDoesNotExistError("closed mid-operation"), killed)
+    leaving = _context(asyncpg.exceptions.InterfaceError("Transaction.__aexit__(): closed"), lost)
+    assert original(leaving) is killed
+    wrapped = _caused(ConnectionLost("connection lost"), leaving)
+    assert original(wrapped) is killed
+    # the driver's coded error, not the socket-level one under it
+    eof = asyncio.IncompleteReadError(b"", 4)
+    gone = _caused(pymysql.err.OperationalError(2013, "Lost connection"), eof)
+    assert original(gone) is gone
+    # unclassified: itself
+    plain = ValueError("bad row")
+    assert original(plain) is plain
+    # a SourceError names host and database: kept
+    source = _caused(SourceError("PostgreSQL at h:1: refused"), ConnectionRefusedError())
+    assert original(source) is source

@@ -103,4 +103,9 @@ def test_signal_stops_the_run_cleanly(
     assert returncode == code, stderr
     assert left == 0  # every source connection closed on the server
     assert "interrupted" in stdout  # the partial summary
+    lines = stdout.splitlines()
+    cells = dict(zip(lines[1].split(), lines[2].split(), strict=False))
+    assert int(lines[2].split()[-1]) >= 1, stdout  # peak conn: what was really open
+    assert "%" in lines[2], cells  # discovery finished: a success rate
+    assert lines[-1].startswith("nothing was published (the run was interrupted)"), stdout
     assert "Traceback" not in stderr

@@ -12,7 +12,11 @@ or take the batches yourself, without a sink::
 
 (``Workflow(config).stream()`` does the same and keeps the run's ``report``.) To watch a
 run, pass an observer: ``await metaingest.ingest(config, observer=print)`` hands it a
-``Progress`` snapshot on every change.
+``Progress`` snapshot on every change. To write somewhere of your own, pass any object that
+follows the ``Sink`` protocol: ``await metaingest.ingest(config, sink=my_sink)``.
+
+Each of ``ingest()``, ``Workflow.run()`` and ``stream()`` raises one exception of the
+``MetaingestError`` tree, never an exception group.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from metaingest.entities import (
 )
 from metaingest.errors import (
     ConfigError,
+    EmptyRunError,
     ExtractError,
     MetaingestError,
     MissingDependencyError,
@@ -43,8 +48,10 @@ from metaingest.errors import (
     SourceError,
 )
 from metaingest.observe import Progress, ProgressObserver
+from metaingest.plan import DiscoveredDatabase, DiscoveredUnit
 from metaingest.report import Issue, Report
 from metaingest.routines import ProcedureType, StoredProcedure
+from metaingest.sinks.base import Sink
 from metaingest.workflow import Plan, Workflow, ingest
 
 __all__ = [
@@ -54,6 +61,9 @@ __all__ = [
     "DataType",
     "Database",
     "DatabaseSchema",
+    "DiscoveredDatabase",
+    "DiscoveredUnit",
+    "EmptyRunError",
     "ExtractError",
     "Issue",
     "MetaingestError",
@@ -64,6 +74,7 @@ __all__ = [
     "ProgressObserver",
     "Report",
     "SchemaBatch",
+    "Sink",
     "SinkError",
     "SourceError",
     "StoredProcedure",
@@ -81,7 +92,9 @@ __all__ = [
 
 
 @asynccontextmanager
-async def stream(config: WorkflowConfig) -> AsyncIterator[ObjectReceiveStream[SchemaBatch]]:
+async def stream(
+    config: WorkflowConfig, *, observer: ProgressObserver | None = None
+) -> AsyncIterator[ObjectReceiveStream[SchemaBatch]]:
     """Run a workflow without its sink and yield its batches as they complete."""
-    async with Workflow(config).stream() as batches:
+    async with Workflow(config, observer=observer).stream() as batches:
         yield batches

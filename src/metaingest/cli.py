@@ -2,9 +2,12 @@
 
 Exit codes: 0 success; 1 the run finished below the success threshold; 2 bad usage or
 configuration, including a source that cannot be used as configured (host, port,
-credentials, database); 130 interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM).
-An interrupted run stops scheduling, cancels its units, closes every connection, writes
-no output file and prints the partial summary.
+credentials, database) and an output path that cannot be written; 130 interrupted
+(Ctrl-C, SIGINT); 143 terminated (SIGTERM); 141 when the reader of stdout went away
+(``schema | head``). An interrupted run stops scheduling, cancels its units, closes every
+connection, publishes nothing and prints the partial summary; a signal that arrives while
+the output is being committed lets the commit finish, and the run then ends as it was.
+Every non-zero exit prints its reason on stderr, also with ``-q``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -26,16 +30,19 @@ from metaingest.check import check_connection, render_check
 from metaingest.config import WorkflowConfig, load_config
 from metaingest.display import LiveDisplay, LogDisplay
 from metaingest.errors import ConfigError, MetaingestError, SourceError
+from metaingest.hints import hint
 from metaingest.logs import configure_logging, redact_handlers
-from metaingest.redact import Redactor, secrets_of
+from metaingest.outputs import check_output, write_atomic
+from metaingest.redact import Redactor
 from metaingest.reference import reference_markdown
-from metaingest.report import write_report
-from metaingest.summary import print_plan, print_summary, rich_summary
+from metaingest.report import Report, write_report
+from metaingest.summary import outcome, print_plan, print_summary, rich_summary
 from metaingest.workflow import Workflow
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 EPILOG = """\
 examples:
@@ -46,9 +53,9 @@ examples:
   python -m metaingest validate -c workflow.yaml
   python -m metaingest schema > workflow.schema.json
 
-exit codes: 0 ok, 1 below the success threshold (test-connection: a schema is not
-readable), 2 usage, config or unusable source, 130 interrupted (SIGINT), 143 terminated
-(SIGTERM)
+exit codes: 0 ok (published), 1 below the success threshold, nothing to extract or a
+sink error: nothing published (test-connection: a schema is not readable), 2 usage, config,
+unwritable output or unusable source, 130 interrupted (SIGINT), 143 terminated (SIGTERM)
 """
 
 INGEST_EPILOG = """\
@@ -255,10 +262,33 @@ def _dry_run(workflow: Workflow) -> int:
     return EXIT_OK
 
 
+def exit_code(report: Report, received: int | None) -> int:
+    """The run's exit code: by the report, or 128 + the signal that stopped it.
+
+    A signal that came while the output was committed (shielded) did not stop the run: once
+    the commit finished, the run finished, and its report decides.
+    """
+    if received is not None and not report.published:
+        report.cancelled = True
+        return 128 + received  # 130 for SIGINT, 143 for SIGTERM
+    return report.exit_code()
+
+
+def _error_line(exc: MetaingestError, workflow: Workflow) -> str:
+    message = workflow.redact(str(exc))
+    if isinstance(exc, SourceError):
+        found = hint(exc, workflow.config)
+        if found is not None:
+            message = f"{message} ({found})"
+    return f"metaingest: error: {message}"
+
+
 def _run_ingest(args: argparse.Namespace) -> int:
     config = _load(args.config, args.threads)
     if args.strict:
         config = config.with_strict()
+    if args.report and not args.dry_run:
+        check_output("--report", args.report)
     console = Console(file=sys.stdout)
     display = None if args.dry_run else _display(args, console)
     workflow = Workflow(config, observer=display)
@@ -274,30 +304,32 @@ def _run_ingest(args: argparse.Namespace) -> int:
         if args.debug:
             raise
         code = EXIT_USAGE if isinstance(exc, ConfigError | SourceError) else EXIT_FAILED
-        print(f"metaingest: error: {workflow.redact(str(exc))}", file=sys.stderr)
+        print(_error_line(exc, workflow), file=sys.stderr)
         return code
     report = workflow.report
-    if received is not None:
-        report.cancelled = True
-        code = 128 + received  # 130 for SIGINT, 143 for SIGTERM
-    else:
-        code = report.exit_code()
+    code = exit_code(report, received)
+    target = str(config.sink.path)
     if args.report:
-        with open(args.report, "w", encoding="utf-8") as out:
-            write_report(report, out)
+        try:
+            write_atomic(args.report, lambda out: write_report(report, out))
+        except OSError as exc:
+            print(f"metaingest: error: --report: {args.report}: {exc.strerror}", file=sys.stderr)
+            code = code or EXIT_FAILED
     if not args.quiet:
         if console.is_terminal:
-            rich_summary(report, console, args.report)
+            rich_summary(report, console, args.report, target)
         else:
-            print_summary(report, sys.stdout, args.report)
-        if code == EXIT_OK:
-            print(f"wrote {config.sink.path}")
+            print_summary(report, sys.stdout, args.report, target)
+    elif code != EXIT_OK and (received is not None or not report.ok):
+        # -q silences progress and the summary, never the reason for a non-zero exit
+        state = "interrupted" if report.cancelled else "FAILED"
+        print(f"metaingest: {state}: {outcome(report, target)}", file=sys.stderr)
     return code
 
 
 def _test_connection(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    redact_handlers(Redactor(secrets_of(config.source)))
+    redact_handlers(Redactor.for_source(config.source))
     result = anyio.run(check_connection, config)
     if result.error is not None:
         print(f"metaingest: error: {result.error}", file=sys.stderr)
@@ -315,10 +347,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = "debug" if debug else args.log_level
         options = {"level": level, "fmt": args.log_format, "file": args.log_file}
     try:
+        if options.get("file"):
+            check_output("--log-file", options["file"])
         configure_logging(**options)
+    except ConfigError as exc:
+        print(f"metaingest: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         print(f"metaingest: error: --log-file: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        code = _command(args, debug)
+        sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # the reader of stdout went away (``schema | head``): stop quietly, as cat does;
+        # stdout goes to /dev/null so that the interpreter's final flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _command(args: argparse.Namespace, debug: bool) -> int:
     try:
         if args.command == "schema":
             if args.markdown:

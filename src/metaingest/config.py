@@ -7,7 +7,14 @@ A workflow file is YAML with three sections::
     workflow: run-wide settings (success threshold)
 
 Everything is validated once, here, at the edge; a bad file becomes one ``ConfigError``
-whose message names the key (``source.threads: must be >= 1``).
+whose message names every bad key (``source.threads: must be >= 1; source.thred: unknown key
+(did you mean 'threads'?)``).
+
+String values are interpolated exactly once, when the file is parsed: ``${VAR}`` and
+``${VAR:-default}`` read the environment, ``$${`` is a literal ``${`` and ``$$NAME`` a literal
+``$NAME``; a bare ``$NAME`` or an unclosed ``${`` is an error (see ``interpolate``). A leading
+``~`` in a path key is the user's home folder. Filter regexes that repeat a repetition
+(``([a-z]+)*``) are rejected: their matching can take exponential time (see ``regexcheck``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,7 +36,11 @@ from pydantic import (
     model_validator,
 )
 
+from .configerrors import describe_errors
 from .errors import ConfigError
+from .interpolate import check_size, interpolate
+from .regexcheck import nested_repetition
+from .yamlload import load_yaml
 
 __all__ = [
     "FilterPattern",
@@ -56,7 +66,9 @@ class FilterPattern(_Strict):
 
     A name passes when it matches some include (if includes are given) and no exclude.
     ``excludes`` left unset means the source's default excludes (its system schemas);
-    an explicit list, even an empty one, replaces them.
+    an explicit list, even an empty one, replaces them. A pattern that repeats a repeating
+    group (``^([a-z_]+)*_old$``) is rejected: its matching can take exponential time; write
+    one repetition (``^[a-z_]*_old$``).
     """
 
     includes: list[str] = Field(default_factory=list, description="Regexes; a name must match one.")
@@ -73,6 +85,12 @@ class FilterPattern(_Strict):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"[{index}] invalid regex {pattern!r}: {exc}") from None
+            if nested_repetition(pattern):
+                raise ValueError(
+                    f"[{index}] regex {pattern!r} repeats a group that itself repeats, which can"
+                    " take exponential time on a name that does not match (write one"
+                    " repetition: '^[a-z_]*_old$' for '^([a-z_]+)*_old$')"
+                )
         return patterns
 
 
@@ -175,6 +193,12 @@ class PostgresSource(_SourceBase):
     statement_timeout: float | None = Field(
         default=None, gt=0, description="Server-side statement_timeout in seconds, if set."
     )
+    lock_timeout: float | None = Field(
+        default=5.0,
+        gt=0,
+        description="Server-side lock_timeout in seconds (null: wait for locks forever); a "
+        "catalog query blocked by a lock fails, and its unit is retried, then reported.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -224,13 +248,18 @@ class SqliteSource(_SourceBase):
         default=None, description="Name of the database entity; default: the file's stem."
     )
 
+    @field_validator("path")
+    @classmethod
+    def _home(cls, path: Path) -> Path:
+        return path.expanduser()
+
     @field_validator("attach")
     @classmethod
     def _no_reserved(cls, attach: dict[str, Path]) -> dict[str, Path]:
         for name in attach:
             if name.lower() in ("main", "temp"):
                 raise ValueError(f"{name!r} is reserved by SQLite")
-        return attach
+        return {name: path.expanduser() for name, path in attach.items()}
 
 
 class SqlAlchemySource(_SourceBase):
@@ -261,6 +290,11 @@ class JsonlSinkConfig(_Strict):
         default="entities",
         description="`entities`: metaingest's models; `openmetadata`: Create*Request payloads.",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _home(cls, path: Path) -> Path:
+        return path.expanduser()
 
 
 class WorkflowSettings(_Strict):
@@ -310,83 +344,26 @@ class WorkflowConfig(_Strict):
         return self._with("workflow", "strict", strict)
 
     def _with(self, section: str, key: str, value: Any) -> WorkflowConfig:
-        data = self.model_dump(mode="python")
-        data[section][key] = value
-        for secret in ("password", "url"):
-            current = getattr(self.source, secret, None)
-            if isinstance(current, SecretStr):
-                data["source"][secret] = current.get_secret_value()
-        return parse_config(data, env={})
+        # Revalidate the models as they are (secrets stay SecretStr): never re-interpolate.
+        data: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields}
+        data[section] = {**dict(data[section]), key: value}
+        return _validate(data)
 
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_interpolate(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{where}: environment variable {name} is not set")
-
-    return _ENV.sub(replace, value)
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    loc = ".".join(
-        str(part) for part in error["loc"] if not (isinstance(part, str) and part in _TAGS)
-    )
-    kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        message = "unknown key"
-    elif kind == "missing":
-        message = "required key is missing"
-    elif kind == "greater_than_equal":
-        message = f"must be >= {ctx['ge']}"
-    elif kind == "greater_than":
-        message = f"must be > {ctx['gt']}"
-    elif kind == "less_than_equal":
-        message = f"must be <= {ctx['le']}"
-    elif kind == "union_tag_invalid":
-        message = f"unknown type {ctx['tag']!r} (expected one of {ctx['expected_tags']})"
-    elif kind == "union_tag_not_found":
-        message = "type is required"
-        loc = f"{loc}.type" if loc else "type"
-    elif kind == "value_error":
-        message = str(ctx.get("error", error["msg"]))
-    else:
-        message = error["msg"][0].lower() + error["msg"][1:]
-    if message.startswith("["):  # a list element named by the validator: key[0]: ...
-        index, _, message = message.partition(" ")
-        loc += index
-    return f"{loc}: {message}" if loc else message
-
-
-_TAGS = {"postgres", "mysql", "mariadb", "sqlite", "sqlalchemy", "jsonl"}
+def _validate(data: Any) -> WorkflowConfig:
+    try:
+        return WorkflowConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        raise ConfigError(describe_errors(WorkflowConfig, errors)) from None
 
 
 def parse_config(data: Any, env: Mapping[str, str] | None = None) -> WorkflowConfig:
     """Validate a parsed workflow document; ``${VAR}`` is read from ``env`` (os.environ)."""
     if not isinstance(data, dict):
         raise ConfigError("the workflow file must be a mapping with source and sink")
-    data = _interpolate(data, os.environ if env is None else env, "")
-    try:
-        return WorkflowConfig.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(_describe(errors[0]) + more) from None
+    check_size(data)
+    return _validate(interpolate(data, os.environ if env is None else env))
 
 
 def load_config(
@@ -400,10 +377,4 @@ def load_config(
         raise ConfigError(f"{file}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{file}: not valid YAML{where}") from None
-    return parse_config(data, env)
+    return parse_config(load_yaml(text, str(file)), env)

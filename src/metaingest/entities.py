@@ -20,10 +20,12 @@ __all__ = [
     "DataType",
     "Database",
     "DatabaseSchema",
+    "Partition",
     "Partitioning",
     "Table",
     "TableConstraint",
     "TableType",
+    "UniqueIndex",
     "build_fqn",
     "quote_name",
     "split_fqn",
@@ -198,7 +200,9 @@ class Column(_Entity):
     ``int(10) unsigned``); ``default`` is the default expression as the engine prints it,
     None when there is none; ``generated`` is the expression of a generated column;
     ``identity`` is the engine's identity kind (``ALWAYS``, ``BY DEFAULT``,
-    ``AUTO_INCREMENT``).
+    ``AUTO_INCREMENT``); ``on_update`` is MySQL's ``ON UPDATE`` expression
+    (``current_timestamp()``), apart from the default; ``invisible`` is True for a column
+    that ``SELECT *`` leaves out (MySQL/MariaDB ``INVISIBLE``).
     """
 
     name: str
@@ -214,6 +218,8 @@ class Column(_Entity):
     generated: str | None = None
     identity: str | None = None
     description: str | None = None
+    on_update: str | None = None
+    invisible: bool | None = None
 
     def to_openmetadata(self, constraint: str | None = None) -> dict[str, Any]:
         """The column as OpenMetadata's ``column`` object."""
@@ -243,13 +249,18 @@ _LENGTH_REQUIRED = frozenset({DataType.CHAR, DataType.VARCHAR, DataType.BINARY, 
 
 
 class TableConstraint(_Entity):
-    """A primary key, unique or foreign key constraint over one or more columns."""
+    """A primary key, unique or foreign key constraint over one or more columns.
+
+    ``from_index`` is True for a UNIQUE constraint that the engine keeps only as a unique
+    index (``CREATE UNIQUE INDEX``, no constraint); its ``name`` is the index's.
+    """
 
     constraint_type: ConstraintType
     columns: tuple[str, ...]
     name: str | None = None
     referred_table: str | None = None
     referred_columns: tuple[str, ...] = ()
+    from_index: bool | None = None
 
     def to_openmetadata(self) -> dict[str, Any]:
         """The constraint as OpenMetadata's ``tableConstraint`` object."""
@@ -264,12 +275,46 @@ class TableConstraint(_Entity):
         return out
 
 
+class Partition(_Entity):
+    """One partition of a table whose partitions are not tables of their own (MySQL).
+
+    ``bound`` is its bound as the engine's DDL says it (``VALUES LESS THAN (2024)``,
+    ``VALUES IN (1,2)``, ``DEFAULT``), None for HASH and KEY partitions;
+    ``subpartitions`` are its subpartitions' names.
+    """
+
+    name: str
+    bound: str | None = None
+    subpartitions: tuple[str, ...] | None = None
+
+
 class Partitioning(_Entity):
-    """How a partitioned table splits its rows: strategy, key columns and key expression."""
+    """How a partitioned table splits its rows: strategy, key columns and key expression.
+
+    Where partitions are tables (PostgreSQL) they are Table entities with ``partition_of``;
+    where they are not (MySQL/MariaDB), they are listed in ``partitions``, and
+    ``subpartitioning`` says how each of them is split again.
+    """
 
     strategy: str
     columns: tuple[str, ...] = ()
     expression: str | None = None
+    partitions: tuple[Partition, ...] | None = None
+    subpartitioning: Partitioning | None = None
+
+
+class UniqueIndex(_Entity):
+    """A unique index that is not a column constraint: on expressions, or partial.
+
+    ``columns`` has one entry per key part, None where the part is an expression;
+    ``expressions`` are those expressions' texts in key order; ``predicate`` is the WHERE
+    clause of a partial index.
+    """
+
+    name: str
+    columns: tuple[str | None, ...]
+    expressions: tuple[str, ...] = ()
+    predicate: str | None = None
 
 
 _INTERVAL_TYPES = {"range": "TIME-UNIT", "list": "COLUMN-VALUE", "hash": "COLUMN-VALUE"}
@@ -282,6 +327,12 @@ class Table(_Entity):
     parent of a partition and ``partition_bound`` its bound (``FOR VALUES ...``).
     ``engine_table_type`` keeps the engine's own kind where it is finer than ``table_type``
     (MariaDB ``SYSTEM VERSIONED`` or ``SEQUENCE``, say).
+
+    ``view_definition`` is, on every engine, the view's query alone — the text after
+    ``CREATE VIEW name AS``, without a trailing semicolon — as the engine keeps or prints it;
+    ``to_openmetadata()`` gives OpenMetadata's ``schemaDefinition`` the whole
+    ``CREATE VIEW schema.name AS ...`` statement. ``unique_indexes`` are the unique indexes
+    that cannot be UNIQUE constraints (partial, or on expressions).
     ``owner`` is the owning role (PostgreSQL) or a view's DEFINER (MySQL), with
     ``include_owners``; ``ddl`` is the ``CREATE TABLE`` statement rendered from these fields,
     with ``include_ddl``. ``row_estimate`` and ``size_bytes`` are the catalog's statistics
@@ -299,6 +350,7 @@ class Table(_Entity):
     partition_of: str | None = None
     partition_bound: str | None = None
     engine_table_type: str | None = None
+    unique_indexes: tuple[UniqueIndex, ...] | None = None
     owner: str | None = None
     ddl: str | None = None
     row_estimate: int | None = None
@@ -332,9 +384,11 @@ class Table(_Entity):
         if self.constraints:
             out["tableConstraints"] = [c.to_openmetadata() for c in self.constraints]
         if self.view_definition is not None:
-            out["schemaDefinition"] = self.view_definition
+            out["schemaDefinition"] = self.view_statement()
         if self.partitioning is not None and self.partitioning.columns:
-            interval = _INTERVAL_TYPES.get(self.partitioning.strategy.lower(), "OTHER")
+            # by the method's first word: RANGE COLUMNS is a RANGE, LINEAR HASH a HASH
+            words = self.partitioning.strategy.lower().removeprefix("linear ").split()
+            interval = _INTERVAL_TYPES.get(words[0] if words else "", "OTHER")
             out["tablePartition"] = {
                 "columns": [
                     {"columnName": name, "intervalType": interval}
@@ -344,6 +398,27 @@ class Table(_Entity):
         if self.ddl is not None:
             out["schemaDefinition"] = self.ddl
         return out
+
+    def view_statement(self) -> str | None:
+        """The whole ``CREATE [MATERIALIZED] VIEW schema.name AS query`` statement of a view.
+
+        Names are quoted the SQL standard's way (double quotes) where they need it.
+        """
+        if self.view_definition is None:
+            return None
+        kind = "MATERIALIZED VIEW" if self.table_type is TableType.MaterializedView else "VIEW"
+        schema = split_fqn(self.database_schema)[-1]
+        name = f"{_sql_name(schema)}.{_sql_name(self.name)}"
+        return f"CREATE {kind} {name} AS {self.view_definition}"
+
+
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+def _sql_name(name: str) -> str:
+    if _PLAIN_NAME.fullmatch(name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
 class DatabaseSchema(_Entity):

@@ -10,7 +10,8 @@
     │                               the password)
     ├── ExtractError                one unit (database, schema) failed: recorded with its
     │                               FQN, the other units go on
-    └── SinkError                   the sink could not write or commit its output
+    ├── SinkError                   the sink could not write or commit its output
+    └── EmptyRunError               nothing passed the filters (unless workflow.allow_empty)
 
 Messages are one line meant for a person; the CLI prints ``str(error)`` and no traceback
 unless ``--debug`` is given.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "EmptyRunError",
     "ExtractError",
     "MetaingestError",
     "MissingDependencyError",
@@ -62,3 +64,7 @@ class ExtractError(MetaingestError):
 
 class SinkError(MetaingestError):
     """The sink could not write or commit its output."""
+
+
+class EmptyRunError(MetaingestError):
+    """Discovery found nothing to extract after filtering: the run fails, nothing is published."""

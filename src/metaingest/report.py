@@ -5,7 +5,9 @@ runner and the workflow write to it, all from the event loop's thread.
 
 ``issues`` keeps the first ``MAX_ISSUES`` in memory; the rest go to an anonymous temporary
 file (deleted by the OS when the report is gone), so memory stays bounded however many
-objects fail, and ``write_report`` still writes every issue to the report file.
+objects fail, and ``write_report`` still writes every issue to the report file. Errors are
+kept before warnings: once the list is full, an error takes the place of the last warning
+kept (which is spilled), so the summary shows every error up to ``MAX_ISSUES``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Report(BaseModel):
     peak_connections: int = 0
     wall_seconds: float = 0.0
     cancelled: bool = False
+    discovery_done: bool = False  # discovery finished: units_total is known
     published: bool = False  # the sink committed this run's output
     issues: list[Issue] = Field(default_factory=list)
     issues_dropped: int = 0
@@ -94,6 +97,20 @@ class Report(BaseModel):
         if len(self.issues) < MAX_ISSUES:
             self.issues.append(issue)
             return
+        if level == "error" and self.errors <= MAX_ISSUES:
+            issue = self._make_room(issue)
+        self._spill_issue(issue)
+
+    def _make_room(self, error: Issue) -> Issue:
+        """Keep ``error`` in place of the last warning kept; return the one to spill."""
+        for index in range(len(self.issues) - 1, -1, -1):
+            if self.issues[index].level == "warning":
+                warning = self.issues.pop(index)
+                self.issues.append(error)
+                return warning
+        return error
+
+    def _spill_issue(self, issue: Issue) -> None:
         self.issues_dropped += 1
         if self._spill is None:  # lives as long as the report; closed when it is collected
             self._spill = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="metaingest-")  # noqa: SIM115

@@ -9,12 +9,15 @@ task holds exactly one source connection, and only while it extracts. So
 - batches in memory <= threads running + the stream's buffer (about threads), whatever
   the size of the catalog — the consumer's speed bounds the producers (backpressure).
 
-Errors are handled here and only here, by their kind (``metaingest.retry.classify``):
-a fatal error stops the run and is raised from ``run``; a retriable one runs the unit
-again on a fresh connection after a backoff (the failed connection is discarded by the
-pool), keeping its slot; anything else is recorded in the report with the unit's FQN and
-the other units go on. Cancellation is never caught: it stops every unit, and connections
-go back through the connector's context managers.
+Errors are handled here and only here, by their kind (``metaingest.retry.classify``,
+with ``unit=True``: discovery succeeded, so only authentication is fatal): a fatal error
+stops the run and is raised from ``run``; a retriable one runs the unit again on a fresh
+connection after a backoff (the failed connection is discarded by the pool), keeping its
+slot; anything else is recorded in the report with the unit's FQN and the other units go
+on. The report names the error that started a failure (``metaingest.retry.original``),
+not one the driver raised later while leaving a dead connection. Cancellation is never
+caught: it stops every unit, and connections go back through the connector's context
+managers.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from metaingest.connectors.base import Connector, SchemaBatch, Unit
 from metaingest.redact import Redactor
 from metaingest.report import Report, UnitTiming
-from metaingest.retry import backoff, classify
+from metaingest.retry import backoff, classify, original
 
 __all__ = ["Runner", "describe"]
 
@@ -135,8 +138,8 @@ class Runner:
                 if isinstance(exc, TimeoutError) and self._unit_timeout is not None:
                     message = f"timed out after {self._unit_timeout:g} s"
                 else:
-                    message = describe(exc, self._redact)
-                kind = classify(exc)
+                    message = describe(original(exc), self._redact)
+                kind = classify(exc, unit=True)
                 if kind == "fatal":
                     self._stop(exc)
                     return None, attempt

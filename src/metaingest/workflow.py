@@ -2,7 +2,8 @@
 
 ``Workflow.stream()`` is the core: discover, filter, run the units, and yield batches to
 the caller through a bounded stream. ``Workflow.run()`` drains that stream into the sink
-and commits it only when the run completed.
+and commits it only when the run completed and met its success threshold. Both raise one
+exception of ``metaingest.errors``, never an exception group (``metaingest.boundary``).
 """
 
 from __future__ import annotations
@@ -17,18 +18,24 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream
 
+from . import preflight
 from .accounting import UnitCounts, account
+from .boundary import single_error
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
 from .ddl import with_ddl
+from .discovery import discover
 from .entities import VIEW_TYPES
+from .errors import EmptyRunError, MetaingestError
 from .filters import Filter
+from .hints import describe_source
 from .observe import Progress, ProgressObserver, ProgressTracker
-from .plan import DiscoveredDatabase, DiscoveredUnit, Plan
-from .redact import Redactor, secrets_of
+from .plan import DiscoveredDatabase, DiscoveredUnit, Plan, empty_message
+from .redact import Redactor
 from .report import Report
 from .runner import Runner
-from .sinks import RunScope, ScopedSink, Sink, create_sink
+from .sinks import CheckedSink, RunScope, ScopedSink, Sink, create_sink
+from .sinks.guard import discard, sink_call, sink_name
 
 __all__ = ["DiscoveredDatabase", "DiscoveredUnit", "Plan", "Workflow", "ingest"]
 
@@ -52,7 +59,7 @@ SYSTEM_SCHEMAS: dict[str, tuple[str, ...]] = {
 
 
 class Workflow:
-    """One ingestion run of a validated config. Use once."""
+    """One ingestion run of a validated config. Use once: make a new one for another run."""
 
     def __init__(
         self,
@@ -71,48 +78,75 @@ class Workflow:
             success_threshold=config.workflow.success_threshold,
             strict=config.workflow.strict,
         )
-        self.redact = Redactor(secrets_of(source))
+        self.redact = Redactor.for_source(source)
         self._tracker = ProgressTracker(self.report, observer)
         self._databases: list[DiscoveredDatabase] = []
         self._discovered: list[DiscoveredUnit] = []
         self._unit_counts: dict[str, UnitCounts] = {}
         self._partial: set[str] = set()
+        self._listing_failures = 0  # databases whose schemas could not be listed
         self._database_filter = Filter.from_config(source.database_filter)
         self._schema_filter = Filter.from_config(
             source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
         )
         self._table_filter = Filter.from_config(source.table_filter)
         self._procedure_filter = Filter.from_config(source.stored_procedure_filter)
+        self._started = False
+
+    def _start(self) -> None:
+        """Mark the workflow used: its connector (and pool) is closed after one run."""
+        if self._started:
+            raise MetaingestError(
+                "this Workflow has run already (its connections are closed): "
+                "make a new Workflow(config) for another run"
+            )
+        self._started = True
 
     async def discover(self) -> list[DiscoveredUnit]:
-        """List every schema of every database, each marked with why it is skipped."""
-        found: list[DiscoveredUnit] = []
-        databases = sorted(await self.connector.list_databases(), key=lambda d: d.name)
-        for database in databases:
-            reason = self._database_filter.reason(database.name)
-            self._databases.append(DiscoveredDatabase(database, reason))
-            if reason is not None:
-                self.report.filtered.databases += 1
-                log.info("%s: filtered: %s", database.fqn, reason, extra={"fqn": database.fqn})
-                continue
-            schemas = sorted(await self.connector.list_schemas(database), key=lambda s: s.name)
-            for schema in schemas:
-                reason = self._schema_filter.reason(schema.name)
-                if reason is not None:
-                    self.report.filtered.schemas += 1
-                found.append(DiscoveredUnit(Unit(database, schema), reason))
-        return found
+        """List every schema of every database, each marked with why it is skipped.
+
+        Transient errors are retried as units' are; a database whose schema listing failed
+        is kept as skipped, reported and counted as a failed unit (``metaingest.discovery``).
+        """
+        settings = self.config.workflow
+        found = await discover(
+            self.connector,
+            self._database_filter,
+            self._schema_filter,
+            self.report,
+            retries=settings.retries,
+            retry_backoff=settings.retry_backoff,
+            redact=self.redact,
+        )
+        self._databases.extend(found.databases)
+        self._listing_failures = found.failed
+        return found.units
 
     async def plan(self) -> Plan:
         """Discover and filter without extracting; the connector must be open."""
         self._databases = []
         units = await self.discover()
+        await self._note_denied()
         return Plan(tuple(self._databases), tuple(units))
+
+    async def _note_denied(self) -> None:
+        """Add the databases the user may not connect to, as skipped (not filtered)."""
+        for database in await preflight.connect_denied(self.connector):
+            reason = self._database_filter.reason(database.name)
+            if reason is None:  # a database the filters drop anyway is only filtered
+                reason = f"no CONNECT privilege for user {self._user()!r}"
+                self._databases.append(DiscoveredDatabase(database, reason, denied=True))
+        self._databases.sort(key=lambda d: d.database.name)
+
+    def _user(self) -> str:
+        return str(getattr(self.config.source, "username", ""))
 
     async def dry_run(self) -> Plan:
         """Connect, discover and filter, extract nothing, write nothing; then disconnect."""
-        async with self.connector:
-            return await self.plan()
+        self._start()
+        with single_error():
+            async with self.connector:
+                return await self.plan()
 
     def progress(self) -> Progress:
         """A snapshot of the run's progress (also what the observer receives)."""
@@ -161,7 +195,23 @@ class Workflow:
 
     @asynccontextmanager
     async def stream(self) -> AsyncIterator[ObjectReceiveStream[SchemaBatch]]:
-        """Run the units; yield a stream of their batches (name order within a schema)."""
+        """Run the units; yield a stream of their batches (name order within a schema).
+
+        Raises one exception of ``metaingest.errors`` (an exception the caller raises in its
+        own body comes out as it is); ``EmptyRunError`` when nothing passes the filters.
+        """
+        self._start()
+        own: list[BaseException] = []
+        with single_error(own):
+            async with self._stream() as batches:
+                try:
+                    yield batches
+                except BaseException as exc:
+                    own.append(exc)
+                    raise
+
+    @asynccontextmanager
+    async def _stream(self) -> AsyncIterator[_Counting]:
         threads = self.config.source.threads
         started = time.perf_counter()
         seen: set[str] = set()
@@ -169,9 +219,7 @@ class Workflow:
         tracker.start()
         try:
             async with self.connector:
-                self._discovered = await self.discover()
-                units = [d.unit for d in self._discovered if d.skipped_because is None]
-                self.report.units_total = len(units)
+                units = await self._prepare()
                 tracker.set_phase("extracting")
                 send, receive = anyio.create_memory_object_stream[SchemaBatch](threads)
                 settings = self.config.workflow
@@ -196,13 +244,14 @@ class Workflow:
                     if not counting.exhausted:  # the caller stopped early: stop the units
                         self.report.cancelled = True
                         tg.cancel_scope.cancel()
-                self.report.peak_connections = self.connector.peak_connections()
                 if runner.fatal is not None:
                     raise runner.fatal
         except anyio.get_cancelled_exc_class():
             self.report.cancelled = True
             raise
         finally:
+            # also for a failed or interrupted run: the summary shows what was really open
+            self.report.peak_connections = self.connector.peak_connections()
             for timing in self.report.units:
                 if timing.fqn in self._unit_counts:
                     self._unit_counts[timing.fqn].apply(timing)
@@ -210,19 +259,64 @@ class Workflow:
             self.report.wall_seconds = round(time.perf_counter() - started, 6)
             tracker.set_phase("finished")
 
+    async def _prepare(self) -> list[Unit]:
+        """Discover and filter; report what privileges hide; the units to extract."""
+        report = self.report
+        source = self.config.source
+        if log.isEnabledFor(logging.INFO):
+            version = await self.connector.server_version()
+            log.info("connected to %s: %s", describe_source(self.config)[3], version)
+        self._discovered = await self.discover()
+        await self._note_denied()
+        for found in self._databases:
+            if found.denied:
+                fqn = found.database.fqn
+                report.add_issue("warning", fqn, f"skipped: {found.skipped_because}")
+        units = [d.unit for d in self._discovered if d.skipped_because is None]
+        # a database whose schemas could not be listed counts as a failed unit
+        report.units_total = len(units) + self._listing_failures
+        report.discovery_done = True
+        log.info(
+            "discovered %d database(s) and %d schema(s); filtered out %d database(s) and "
+            "%d schema(s); %d schema(s) to extract",
+            len(self._databases),
+            len(self._discovered),
+            report.filtered.databases,
+            report.filtered.schemas,
+            len(units),
+        )
+        if not units and not self._listing_failures and not self.config.workflow.allow_empty:
+            raise EmptyRunError(empty_message(self._databases, self._discovered))
+        grants = await preflight.column_grants(self.connector, units, self._table_filter)
+        for issue in grants:
+            report.add_issue(issue.level, issue.fqn, issue.message)
+        if units and source.threads > 1:
+            warning = await preflight.capacity_warning(
+                self.connector, units[0].database, source.threads
+            )
+            if warning is not None:
+                log.warning("%s", warning)
+        return units
+
     def scope(self) -> RunScope:
         """What this run read: for sinks that delete what a run no longer sees."""
         source = self.config.source
         ok = {u.fqn for u in self.report.units if u.status == "ok"} - self._partial
         failed = {u.fqn for u in self.report.units} - ok
         plan = Plan(tuple(self._databases), tuple(self._discovered))
-        named = getattr(source, "databases", None) or (
-            source.database if source.type == "postgres" else None
+        # Only PostgreSQL lists a server's databases; elsewhere the database entity is one
+        # fixed name (a config key or a file's stem), so a missing one is an identity change.
+        listed = source.type == "postgres" and (
+            getattr(source, "database", None) is None and getattr(source, "databases", None) is None
         )
+        procedure_filter = Filter.from_config(source.stored_procedure_filter)
 
         def table_in_scope(name: str, is_view: bool) -> bool:
             wanted = source.include_views if is_view else source.include_tables
             return wanted and self._table_filter(name)
+
+        def procedure_in_scope(name: str) -> bool:
+            return source.include_stored_procedures and procedure_filter(name)
 
         digest = hashlib.sha256(self.config.model_dump_json().encode()).hexdigest()
         return RunScope(
@@ -230,8 +324,11 @@ class Workflow:
             plan=plan,
             complete=frozenset(ok),
             failed=frozenset(failed),
-            databases_listed=named is None,
+            databases_listed=listed,
+            database_in_scope=self._database_filter,
+            schema_in_scope=self._schema_filter,
             table_in_scope=table_in_scope,
+            procedure_in_scope=procedure_in_scope,
             config_digest=digest,
             report=self.report,
         )
@@ -240,27 +337,49 @@ class Workflow:
         """Extract everything into the sink; commit it only if the run met its threshold.
 
         Below the threshold (or on failure, or cancellation) the sink is closed without
-        commit: the previous output stays exactly as it was.
+        commit: the previous output stays exactly as it was. A sink that can check its
+        target is checked before anything connects. Raises one exception of
+        ``metaingest.errors``; whatever the sink raises arrives as a ``SinkError``.
         """
+        self._start()
         sink = self._sink or create_sink(self.config.sink)
-        committed = False
-        try:
-            async with self.stream() as batches:
-                async for batch in batches:
-                    await sink.write(batch)
-            if self.report.ok:
-                # Every batch is in: publish whole. A cancellation arriving now would otherwise
-                # interrupt the await while the worker thread still renames the file into place.
-                with anyio.CancelScope(shield=True):
-                    if isinstance(sink, ScopedSink):
-                        await sink.set_scope(self.scope())
-                    await sink.aclose(commit=True)
-                committed = True
-                self.report.published = True
-        finally:
-            if not committed:
-                with anyio.CancelScope(shield=True):
-                    await sink.aclose(commit=False)
+        with single_error():
+            if isinstance(sink, CheckedSink):
+                await anyio.to_thread.run_sync(sink.check)
+            committed = False
+            error: BaseException | None = None
+            try:
+                async with self._stream() as batches:
+                    async for batch in batches:
+                        await sink_call(
+                            self.redact, sink, f"write of {batch.fqn}", sink.write(batch)
+                        )
+                if self.report.ok:
+                    # Every batch is in: publish whole. A cancellation arriving now would
+                    # otherwise interrupt the await while the worker thread still renames the
+                    # file into place.
+                    with anyio.CancelScope(shield=True):
+                        if isinstance(sink, ScopedSink):
+                            await sink_call(
+                                self.redact, sink, "set_scope", sink.set_scope(self.scope())
+                            )
+                        await sink_call(self.redact, sink, "commit", sink.aclose(commit=True))
+                    committed = True
+                    self.report.published = True
+                    log.info(
+                        "published %s: %d database(s), %d schema(s), %d table(s), %d view(s)",
+                        sink_name(sink),
+                        self.report.databases,
+                        self.report.schemas,
+                        self.report.tables,
+                        self.report.views,
+                    )
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                if not committed:
+                    await discard(self.redact, sink, error)
         return self.report
 
 
@@ -289,6 +408,11 @@ class _Counting(ObjectReceiveStream[SchemaBatch]):
         await self._inner.aclose()
 
 
-async def ingest(config: WorkflowConfig, *, observer: ProgressObserver | None = None) -> Report:
-    """Run one ingestion from a validated config and return its report."""
-    return await Workflow(config, observer=observer).run()
+async def ingest(
+    config: WorkflowConfig,
+    *,
+    sink: Sink | None = None,
+    observer: ProgressObserver | None = None,
+) -> Report:
+    """Run one ingestion from a validated config (into ``sink``, else the config's sink)."""
+    return await Workflow(config, sink=sink, observer=observer).run()

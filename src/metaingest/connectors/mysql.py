@@ -6,9 +6,10 @@ Every connection (discovery and units alike) comes from one ``KeyedPool`` of
 ``source.threads`` connections, each tagged with the ``program_name`` connection attribute.
 
 A schema costs a constant number of ``information_schema`` queries (tables, columns,
-constraints, key columns, views, and on MariaDB column checks; routines and their
-parameters with ``include_stored_procedures``), whatever its size. With ``include_owners``
-a view's and a routine's owner is its DEFINER (``user@host``); tables have none.
+constraints, key columns, views, on MariaDB column checks, and partitions where a table is
+partitioned; routines and their parameters with ``include_stored_procedures``), whatever its
+size. With ``include_owners`` a view's and a routine's owner is its DEFINER (``user@host``);
+tables have none.
 
 Column defaults are normalised to one meaning on both engines (see ``normalize_default``):
 a literal is the engine's SQL literal (``'abc'``, ``5``, ``b'101'``), an expression is
@@ -19,13 +20,16 @@ that it appends ``ON UPDATE ...`` to a default and loses BIT defaults (tests/tes
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Self
+
+import anyio
 
 from metaingest.config import MysqlSource
 from metaingest.entities import (
@@ -38,9 +42,11 @@ from metaingest.entities import (
     build_fqn,
 )
 from metaingest.errors import MissingDependencyError, SourceError
+from metaingest.redact import Redactor
 from metaingest.report import Issue
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
+from .mysql_partitions import partitionings
 from .pool import KeyedPool
 from .routines_mysql import build_routines
 from .sql import queries
@@ -48,9 +54,12 @@ from .types import MYSQL_SIZED, mysql_data_type
 
 __all__ = ["MysqlConnector", "normalize_default"]
 
+log = logging.getLogger(__name__)
+
 Row = Mapping[str, Any]
 
 _KEY = "server"  # one pool key: a MySQL connection can read every schema
+_SERVER_SHARE = 0.9  # of unit_timeout: the server's bound on one statement
 _VIEW = "VIEW"
 _PLAIN_TABLE = "BASE TABLE"
 _CONSTRAINT_TYPES = {
@@ -78,6 +87,16 @@ _CURRENT_TIMESTAMP = re.compile(
     r"^(current_timestamp|now|localtimestamp)\s*(\(\s*\d*\s*\))?$", re.I
 )
 _MARIADB_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)-MariaDB", re.I)
+# MariaDB prefixes its version with 5.5.5- for clients that predate it (the protocol's
+# compatibility prefix); the version itself follows
+_COMPAT_PREFIX = "5.5.5-"
+_ON_UPDATE = re.compile(r"\bon update (\S+(?:\s*\(\s*\d*\s*\))?)", re.I)
+_FLOAT_ARGS = re.compile(r"^\w+(?: precision)?\((\d+),(\d+)\)", re.I)
+# Every session setting that changes what SHOW and information_schema print, pinned when a
+# connection opens: TIMESTAMP defaults follow time_zone; sql_mode's ANSI_QUOTES,
+# NO_BACKSLASH_ESCAPES and PIPES_AS_CONCAT would change how the catalog queries and the
+# driver's escaping are read
+INIT_COMMAND = "SET time_zone = '+00:00', sql_mode = ''"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +109,7 @@ class ServerInfo:
     @classmethod
     def parse(cls, version: str) -> ServerInfo:
         """Read the flavour and version from the server's version string."""
+        version = version.removeprefix(_COMPAT_PREFIX)
         match = _MARIADB_VERSION.search(version)
         mariadb = (int(match[1]), int(match[2]), int(match[3])) if match else None
         return cls(version, mariadb)
@@ -155,7 +175,9 @@ class MysqlConnector:
         self.source = source
         self.service_name = source.service_name
         self._database = Database(name=source.database, service=source.service_name)
-        self._pool: KeyedPool[str, Any] = KeyedPool(self._open, self._close, size=source.threads)
+        self._pool: KeyedPool[str, Any] = KeyedPool(
+            self._open, self._close, size=source.threads, alive=_alive
+        )
         self._server: ServerInfo | None = None
 
     async def __aenter__(self) -> Self:
@@ -170,12 +192,44 @@ class MysqlConnector:
 
     def _fatal(self, what: str, exc: BaseException) -> SourceError:
         cause = " ".join(str(exc).split()) or type(exc).__name__
-        password = self.source.password.get_secret_value() if self.source.password else ""
-        if password:
-            cause = cause.replace(password, "***")
+        cause = Redactor.for_source(self.source)(cause)
         return SourceError(f"{what} {self._where()}: {cause}")
 
     async def _open(self, _key: str) -> Any:
+        connection = await self._connect()
+        try:
+            await self._bound_statements(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    async def _bound_statements(self, connection: Any) -> None:
+        """No statement outlives its unit: the server stops it within ``unit_timeout``.
+
+        MariaDB's ``max_statement_time`` (error 1969) covers every statement; MySQL's
+        ``max_execution_time`` (error 3024) covers SELECTs, which is all a unit runs. Both
+        are retriable. The bound is 90 % of ``unit_timeout``, so a statement stuck on the
+        server normally ends with the server's own error, on a connection that stays
+        usable, just before the unit's timeout would cancel it from our side.
+        """
+        timeout = self.source.unit_timeout
+        if timeout is None:
+            return
+        bound = timeout * _SERVER_SHARE
+        statement: str
+        value: float | int
+        if ServerInfo.parse(connection.get_server_info()).mariadb is not None:
+            statement, value = "SET SESSION max_statement_time = %s", max(0.001, round(bound, 3))
+        else:
+            statement, value = "SET SESSION max_execution_time = %s", max(1, round(bound * 1000))
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(statement, (value,))
+        except Exception as exc:
+            raise self._fatal("cannot set up a session on", exc) from exc
+
+    async def _connect(self) -> Any:
         source = self.source
         try:
             return await self._driver.connect(
@@ -187,6 +241,7 @@ class MysqlConnector:
                 autocommit=True,
                 connect_timeout=source.connect_timeout,
                 program_name=source.program_name,
+                init_command=INIT_COMMAND,
                 cursorclass=_cursor_class(self._driver),
             )
         except Exception as exc:
@@ -195,9 +250,45 @@ class MysqlConnector:
     async def _close(self, connection: Any) -> None:
         await connection.ensure_closed()
 
-    def connection(self, database: Database) -> AbstractAsyncContextManager[Any]:
-        """Lend one pooled connection; every schema is reachable from it."""
-        return self._pool.acquire(_KEY)
+    @asynccontextmanager
+    async def connection(self, database: Database) -> AsyncIterator[Any]:
+        """Lend one pooled connection; every schema is reachable from it.
+
+        A unit cancelled (or timed out) while its query runs has that query's session
+        killed on the server, so the server never works on after the unit is gone.
+        """
+        async with self._pool.acquire(_KEY) as connection:
+            try:
+                yield connection
+            except anyio.get_cancelled_exc_class():
+                # a statement may be running: the server would go on with it (it notices a
+                # closed client only every few seconds, or when the statement ends); aiomysql
+                # closes its end when cancelled mid-read, so the session is killed regardless
+                with anyio.CancelScope(shield=True):
+                    await self._kill(connection)
+                raise
+
+    async def _kill(self, connection: Any) -> None:
+        """Kill a session whose query we abandoned, from a side connection in its slot.
+
+        Our end is closed first, so the side connection takes the slot the pool still
+        counts for the victim: the pool never has more than ``threads`` sockets open.
+        """
+        thread_id = connection.thread_id()
+        connection.close()
+        with anyio.move_on_after(self.source.connect_timeout):
+            try:
+                side = await self._connect()
+            except Exception as exc:
+                log.warning("cannot kill session %s: %s", thread_id, exc)
+                return
+            try:
+                async with side.cursor() as cursor:
+                    await cursor.execute("KILL CONNECTION %s", (thread_id,))
+            except Exception as exc:  # it may have ended on its own meanwhile (1094)
+                log.debug("KILL CONNECTION %s: %s", thread_id, exc)
+            finally:
+                side.close()
 
     async def _discover(self, schemas: bool) -> list[Row]:
         """Connect (and list the schemas); any failure is fatal and names the server."""
@@ -247,6 +338,8 @@ class MysqlConnector:
         for name in names:
             # exact (binary) schema matches only: the queries say so themselves
             rows[name] = await _fetch(connection, name, schema, warnings)
+        if any("partitioned" in (_text(r.get("create_options")) or "") for r in rows["tables"]):
+            rows["partitions"] = await _fetch(connection, "partitions", schema, warnings)
         builder = _Builder(self.service_name, unit, server, list(dict.fromkeys(warnings)))
         builder.owners = self.source.include_owners
         tables = builder.tables(rows)
@@ -298,9 +391,18 @@ async def _fetch(
         cursor.server_warnings = []
         await cursor.execute(sql, None if schema is None else (schema,) * sql.count("%s"))
         rows: list[Row] = list(await cursor.fetchall())
+
         if warnings is not None:
             warnings.extend(cursor.server_warnings)
     return rows
+
+
+async def _alive(connection: Any) -> bool:
+    """Whether a connection that saw an error still answers (it is dropped anyway)."""
+    if connection.closed:
+        return False
+    await connection.ping(reconnect=False)
+    return True
 
 
 class _Builder:
@@ -325,6 +427,7 @@ class _Builder:
         constraints = self._constraint_rows(rows["constraints"], rows["key_columns"], visible)
         views = {_text(r["table_name"]): _text(r["definition"]) for r in rows["views"]}
         definers = {_text(r["table_name"]): _text(r["definer"]) for r in rows["views"]}
+        partitioned = partitionings(rows.get("partitions", ()), self._primary_keys(constraints))
         json_columns = {
             (_text(r["table_name"]), _text(r["column_name"]))
             for r in rows.get("json_checks", ())
@@ -341,11 +444,13 @@ class _Builder:
             def build(row: Row = row, name: str = name) -> Table:
                 kind = str(_text(row["table_type"]))
                 is_view = kind == _VIEW
+                partitioning = partitioned.get(name)
+                table_type = TableType.Partitioned if partitioning else TableType.Regular
                 return Table.model_validate(
                     {
                         "name": name,
                         "database_schema": self.unit.fqn,
-                        "table_type": TableType.View if is_view else TableType.Regular,
+                        "table_type": TableType.View if is_view else table_type,
                         "description": None if is_view else (_text(row["comment"]) or None),
                         # field dicts, validated into Column entities by the table's own
                         # validation: one call into pydantic per table, not one per column
@@ -356,6 +461,7 @@ class _Builder:
                         "owner": definers.get(name) if is_view and self.owners else None,
                         "row_estimate": _int(row.get("row_estimate")),
                         "size_bytes": _int(row.get("size_bytes")),
+                        "partitioning": partitioning,
                     }
                 )
 
@@ -383,14 +489,22 @@ class _Builder:
             self.issues.append(Issue(level="warning", fqn=fqn, message=f"{name}: type {display}"))
         extra = _text(row["extra"]) or ""
         exact = data_type is DataType.DECIMAL or data_type is DataType.NUMERIC
+        on_update = _ON_UPDATE.search(extra)
+        precision = scale = None
+        if exact:
+            precision, scale = _int(row["numeric_precision"]), _int(row["numeric_scale"])
+        elif data_type is DataType.FLOAT or data_type is DataType.DOUBLE:
+            declared = _FLOAT_ARGS.match(display)  # FLOAT(7,3): only a declared M,D counts
+            if declared:
+                precision, scale = int(declared[1]), int(declared[2])
         return {
             "name": name,
             "ordinal_position": int(row["ordinal_position"]),
             "data_type": data_type,
             "data_type_display": display,
             "data_length": _int(row["char_length"]) if data_type in MYSQL_SIZED else None,
-            "precision": _int(row["numeric_precision"]) if exact else None,
-            "scale": _int(row["numeric_scale"]) if exact else None,
+            "precision": precision,
+            "scale": scale,
             "nullable": _text(row["is_nullable"]) == "YES",
             "default": normalize_default(
                 _text(row["column_default"]), data_type, extra, self._quotes_defaults
@@ -398,7 +512,20 @@ class _Builder:
             "generated": _text(row["generation_expression"]) or None,
             "identity": "AUTO_INCREMENT" if "auto_increment" in extra.lower() else None,
             "description": _text(row["comment"]) or None,
+            "on_update": on_update[1] if on_update else None,
+            "invisible": True if "INVISIBLE" in extra.upper() else None,
         }
+
+    def _primary_keys(self, constraints: dict[str, list[Row]]) -> dict[str, tuple[str, ...]]:
+        """Each table's primary key columns (KEY () partitioning uses them)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for table, rows in constraints.items():
+            for row in rows:
+                if _text(row["constraint_type"]) == "PRIMARY KEY":
+                    parts = self._keys.get((table, str(_text(row["name"])), False), [])
+                    ordered = sorted(parts, key=lambda r: r["ordinal_position"])
+                    out[table] = tuple(str(_text(p["column_name"])) for p in ordered)
+        return out
 
     def _constraint_rows(
         self, constraints: list[Row], key_columns: list[Row], visible: dict[str, set[str]]

@@ -5,6 +5,11 @@ several databases could hold ``threads`` idle connections in each. This pool cap
 when every slot is taken by another database's idle connection, that connection is closed
 before a new one opens. A connection whose user raised is closed, never reused, so a
 connection the server or a proxy cut is never handed out again.
+
+When the user raised, the pool asks the connector whether the connection is still alive
+(``alive``); a dead one turns the error into ``ConnectionLost`` (retriable) chained to what
+the driver raised, whatever that was: the server's error, or the one raised while leaving
+a transaction on a connection that was already gone.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Generic, TypeVar
 
 import anyio
 
+from metaingest.retry import ConnectionLost
+
 __all__ = ["KeyedPool", "PoolStatistics"]
 
 K = TypeVar("K", bound=Hashable)
@@ -25,6 +32,7 @@ C = TypeVar("C")
 log = logging.getLogger(__name__)
 
 _CLOSE_TIMEOUT = 5.0
+_ALIVE_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +52,13 @@ class KeyedPool(Generic[K, C]):
         open_: Callable[[K], Awaitable[C]],
         close: Callable[[C], Awaitable[None]],
         size: int,
+        alive: Callable[[C], Awaitable[bool]] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("size must be >= 1")
         self._open_connection = open_
         self._close_connection = close
+        self._alive = alive
         self._size = size
         self._idle: dict[K, list[C]] = {}
         self._open = 0
@@ -67,6 +77,14 @@ class KeyedPool(Generic[K, C]):
         connection = await self._checkout(key)
         try:
             yield connection
+        except Exception as exc:
+            try:
+                lost = not await self._is_alive(connection)
+            finally:  # even if the check is cancelled: the slot must come back
+                await self._discard(connection)
+            if lost:
+                raise ConnectionLost(_lost_message(exc)) from exc
+            raise
         except BaseException:
             await self._discard(connection)
             raise
@@ -100,6 +118,17 @@ class KeyedPool(Generic[K, C]):
             self._notify()
             raise
 
+    async def _is_alive(self, connection: C) -> bool:
+        if self._alive is None:
+            return True
+        with anyio.move_on_after(_ALIVE_TIMEOUT):
+            try:
+                return await self._alive(connection)
+            except Exception as exc:
+                log.debug("a connection failed its liveness check: %s", exc)
+                return False
+        return False
+
     def _pop_other_idle(self) -> C | None:
         for connections in self._idle.values():
             if connections:
@@ -132,3 +161,8 @@ class KeyedPool(Generic[K, C]):
         async with anyio.create_task_group() as tg:
             for victim in victims:
                 tg.start_soon(self._discard, victim)
+
+
+def _lost_message(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"connection lost ({type(exc).__name__}: {text})" if text else "connection lost"

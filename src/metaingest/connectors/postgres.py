@@ -28,12 +28,15 @@ from metaingest.entities import (
     build_fqn,
 )
 from metaingest.errors import MissingDependencyError, SourceError
+from metaingest.redact import Redactor
 from metaingest.report import Issue
+from metaingest.retry import ConnectionLost
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
 from .pool import KeyedPool
 from .routines_postgres import build_routines
 from .sql import queries
+from .sqltext import view_query
 from .types import postgres_data_type, postgres_typmod
 
 __all__ = ["PostgresConnector"]
@@ -54,9 +57,28 @@ _CONSTRAINT_TYPES = {
     "p": ConstraintType.PRIMARY_KEY,
     "u": ConstraintType.UNIQUE,
     "f": ConstraintType.FOREIGN_KEY,
+    "i": ConstraintType.UNIQUE,  # a unique index that backs no constraint
 }
 
 _Row = Mapping[str, Any]
+
+# Every setting that changes the text the catalog functions print, pinned so that the output
+# depends on the catalog only, not on the role's or database's defaults (ALTER ROLE ... SET):
+# timestamptz partition bounds and defaults (TimeZone), dates (DateStyle), intervals,
+# floats, money, bytea, string literals and quoting. An empty search_path makes
+# pg_get_viewdef, format_type and pg_get_expr qualify every name outside pg_catalog
+# (``FROM public.t``, never a bare ``t`` that a reader would resolve in another schema).
+SESSION_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "1",
+    "lc_monetary": "C",
+    "bytea_output": "hex",
+    "standard_conforming_strings": "on",
+    "quote_all_identifiers": "off",
+    "search_path": "",
+}
 
 
 def _import_asyncpg() -> Any:
@@ -75,12 +97,16 @@ class PostgresConnector:
         self.source = source
         self.service_name = source.service_name
         self._sql = queries("postgres")
-        self._pool: KeyedPool[str, Any] = KeyedPool(self._open, _close, size=source.threads)
+        self._pool: KeyedPool[str, Any] = KeyedPool(
+            self._open, _close, size=source.threads, alive=_alive
+        )
         # what a failed connect or discovery query may raise; anything else is a bug
         self._source_errors: tuple[type[BaseException], ...] = (
             OSError,
             self._asyncpg.PostgresError,
             self._asyncpg.InterfaceError,
+            self._asyncpg.InternalClientError,
+            ConnectionLost,
         )
 
     async def __aenter__(self) -> Self:
@@ -113,7 +139,12 @@ class PostgresConnector:
             # once instead of for its first five executions (~1.5 ms each).
             "jit": "off",
             "plan_cache_mode": "force_generic_plan",
+            **SESSION_SETTINGS,
         }
+        if self.source.lock_timeout is not None:
+            # a lock held elsewhere (LOCK TABLE ... ACCESS EXCLUSIVE) fails the query (55P03,
+            # retried) instead of blocking the unit for as long as the lock is held
+            settings["lock_timeout"] = str(max(1, round(self.source.lock_timeout * 1000)))
         if self.source.statement_timeout is not None:
             # in ms, at least 1: 0 would mean "no timeout"
             settings["statement_timeout"] = str(max(1, round(self.source.statement_timeout * 1000)))
@@ -129,9 +160,7 @@ class PostgresConnector:
             cause = f"no connection within {self.source.connect_timeout:g}s"
         elif isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
             cause = os.strerror(exc.errno)  # asyncio's text ("Connect call failed") hides it
-        password = self._password()
-        if password:
-            cause = cause.replace(password, "***")
+        cause = Redactor.for_source(self.source)(cause)
         source = self.source
         return SourceError(
             f"PostgreSQL at {source.host}:{source.port}, database {database!r}: {cause}"
@@ -244,6 +273,14 @@ class PostgresConnector:
             raise LookupError(f"schema {unit.schema.name!r} not found")
 
 
+async def _alive(connection: Any) -> bool:
+    """Whether a connection that saw an error can still run a query (it is dropped anyway)."""
+    if connection.is_closed():
+        return False
+    await connection.execute("SELECT 1")
+    return True
+
+
 async def _close(connection: Any) -> None:
     """Close gracefully; if the server does not answer in time, drop the socket."""
     try:
@@ -312,6 +349,13 @@ def _table(
             "expression": relation["partition_key"],
         }
     definition = relation["view_definition"]
+    constraints: list[dict[str, Any]] = []
+    unique_indexes: list[dict[str, Any]] = []
+    for row in constraints_of.get(relid, ()):
+        if row["kind"] == "i" and (row["expressions"] or row["predicate"] is not None):
+            unique_indexes.append(_unique_index_fields(row))
+        else:
+            constraints.append(_constraint_fields(service, database, row))
     # columns, constraints and partitioning as field dicts, validated into entities by the
     # table's own validation: one call into pydantic per table, not one per part
     return Table.model_validate(
@@ -325,16 +369,15 @@ def _table(
                 _column_fields(row, position)
                 for position, row in enumerate(columns_of.get(relid, ()), 1)
             ],
-            "constraints": [
-                _constraint_fields(service, database, row) for row in constraints_of.get(relid, ())
-            ],
-            "view_definition": definition.strip() if definition is not None else None,
+            "constraints": constraints,
+            "view_definition": view_query(definition),
             "partitioning": partitioning,
             "partition_of": parent,
             "partition_bound": relation["partition_bound"],
             "owner": relation["owner"] if owners else None,
             "row_estimate": relation["row_estimate"],
             "size_bytes": relation["size_bytes"],
+            "unique_indexes": unique_indexes or None,
         }
     )
 
@@ -413,15 +456,31 @@ def _column_type(
 
 
 def _constraint_fields(service: str, database: str, row: _Row) -> dict[str, Any]:
-    """The fields of one TableConstraint, from a row of the constraints query."""
+    """The fields of one TableConstraint, from a row of the constraints query.
+
+    A row of kind 'i' is a unique index on columns only, not partial, that backs no
+    constraint: a UNIQUE constraint named after the index, marked ``from_index``.
+    """
     fields = {
         "constraint_type": _CONSTRAINT_TYPES[row["kind"]],
         "columns": row["columns"],
         "name": row["name"],
     }
+    if row["kind"] == "i":
+        fields["from_index"] = True
     if row["referred_table"] is not None:
         fields["referred_table"] = build_fqn(
             service, database, row["referred_schema"], row["referred_table"]
         )
         fields["referred_columns"] = row["referred_columns"]
     return fields
+
+
+def _unique_index_fields(row: _Row) -> dict[str, Any]:
+    """The fields of one UniqueIndex (partial, or with expression parts), from a row of kind 'i'."""
+    return {
+        "name": row["name"],
+        "columns": row["columns"],
+        "expressions": row["expressions"],
+        "predicate": row["predicate"],
+    }

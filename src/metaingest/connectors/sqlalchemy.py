@@ -9,7 +9,9 @@ worker thread at a time (OpenMetadata's multithreading semantics). Where SQLAlch
 ``QueuePool`` (file URLs of SQLite and DuckDB, every server URL) it is capped at
 ``pool_size=threads, max_overflow=0``; SQLAlchemy already opens pysqlite file connections
 with ``check_same_thread=False`` for that pool, and a DuckDB connection may move between
-threads as long as one thread uses it at a time.
+threads as long as one thread uses it at a time. A unit that times out or is cancelled
+abandons its worker thread; the driver's timeouts and interrupts end the blocked call
+(``lease``, ``driver_timeouts``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import PurePath
 from typing import Any, TypeVar, cast
 
@@ -36,6 +39,7 @@ from metaingest.errors import ConfigError, ExtractError, MissingDependencyError,
 
 from . import sqlalchemy_duckdb, sqlalchemy_reflect
 from .base import SchemaBatch, Unit
+from .lease import Lease
 from .sqlalchemy_reflect import Reflected, build_tables
 
 __all__ = ["SqlAlchemyConnector"]
@@ -65,6 +69,24 @@ _INSPECTOR: tuple[_Lister, _Reflector] = (
     sqlalchemy_reflect.list_schemas,
     sqlalchemy_reflect.reflect_schema,
 )
+
+
+def driver_timeouts(url: URL, unit_timeout: float | None) -> dict[str, Any]:
+    """``connect_args`` that bound one blocked driver call by ``unit_timeout``, if it can."""
+    if unit_timeout is None:
+        return {}
+    driver = url.get_driver_name()
+    if driver == "pymysql":  # socket timeouts of one read / one write, in seconds
+        return {"read_timeout": unit_timeout, "write_timeout": unit_timeout}
+    if url.get_backend_name() == "sqlite" and driver == "pysqlite":
+        return {"timeout": unit_timeout}  # how long to wait for another process's lock
+    return {}
+
+
+def _drop(connection: Connection) -> None:
+    """Invalidate and close a connection (in the thread that used it last)."""
+    connection.invalidate()
+    connection.close()
 
 
 def resolve_url(raw: str) -> tuple[URL, type[Dialect]]:
@@ -140,6 +162,7 @@ class SqlAlchemyConnector:
         self._open = 0
         self._peak = 0
         self._closed = False
+        self._leases: dict[int, Lease] = {}  # by id() of the lent sync Connection
 
     async def __aenter__(self) -> SqlAlchemyConnector:
         await self._get_engine()
@@ -156,8 +179,21 @@ class SqlAlchemyConnector:
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
+    async def _on_connection(
+        self, function: Callable[..., T], connection: Connection, *args: Any
+    ) -> T:
+        """Run ``function(connection, *args)`` in a worker; abandon the thread on cancel."""
+        lease = self._leases.get(id(connection))
+        if lease is None:
+            return await self._in_thread(function, connection, *args)
+        return await anyio.to_thread.run_sync(
+            lease.run, function, connection, *args, limiter=self._limiter, abandon_on_cancel=True
+        )
+
     def _engine_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"connect_args": dict(self.source.connect_args)}
+        connect_args = driver_timeouts(self.url, self.source.unit_timeout)
+        connect_args.update(self.source.connect_args)  # the user's own win
+        options: dict[str, Any] = {"connect_args": connect_args}
         pool_class = cast("type[DefaultDialect]", self._dialect).get_pool_class(self.url)
         if issubclass(pool_class, QueuePool):
             options.update(pool_size=self.source.threads, max_overflow=0)
@@ -210,7 +246,7 @@ class SqlAlchemyConnector:
                 if isinstance(connection, AsyncConnection):
                     names = await connection.run_sync(self._list)
                 else:
-                    names = await self._in_thread(self._list, connection)
+                    names = await self._on_connection(self._list, connection)
             except SQLAlchemyError as exc:
                 raise SourceError(f"{self.safe_url}: cannot list schemas: {cause(exc)}") from exc
         return [
@@ -230,15 +266,25 @@ class SqlAlchemyConnector:
             sync = await self._in_thread(engine.connect)
         except (SQLAlchemyError, OSError) as exc:
             raise SourceError(f"cannot connect to {self.safe_url}: {cause(exc)}") from exc
+        lease = self._leases[id(sync)] = Lease(
+            sync.connection.dbapi_connection, partial(_drop, sync)
+        )
+        worker_drops_it = False
         try:
             yield sync
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._in_thread(sync.invalidate)
+            # a worker still blocked in a call (the unit was cancelled or timed out) keeps
+            # the connection and drops it when the call returns; else it is dropped here
+            worker_drops_it = lease.abandon()
+            if not worker_drops_it:
+                with anyio.CancelScope(shield=True):
+                    await self._in_thread(sync.invalidate)
             raise
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._in_thread(sync.close)
+            del self._leases[id(sync)]
+            if not worker_drops_it:
+                with anyio.CancelScope(shield=True):
+                    await self._in_thread(sync.close)
 
     @asynccontextmanager
     async def _async_connection(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
@@ -272,7 +318,7 @@ class SqlAlchemyConnector:
                 reflected = await connection.run_sync(self._reflect, unit.schema.name)
                 tables = self._build(reflected, unit, connection.dialect)
             else:
-                tables = await self._in_thread(self._extract_sync, connection, unit)
+                tables = await self._on_connection(self._extract_sync, connection, unit)
         except SQLAlchemyError as exc:
             raise ExtractError(unit.fqn, cause(exc)) from exc
         return SchemaBatch(unit.database, unit.schema, tables)
@@ -315,7 +361,7 @@ class SqlAlchemyConnector:
             if isinstance(connection, AsyncConnection):
                 found = await connection.run_sync(has_schema)
             else:
-                found = await self._in_thread(has_schema, connection)
+                found = await self._on_connection(has_schema, connection)
         except SQLAlchemyError as exc:
             raise ExtractError(unit.fqn, cause(exc)) from exc
         if not found:

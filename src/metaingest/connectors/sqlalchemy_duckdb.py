@@ -4,7 +4,7 @@ duckdb-engine's dialect inherits SQLAlchemy's PostgreSQL reflection, whose catal
 use ``pg_collation`` and ``REGCLASS``, which DuckDB does not have (since SQLAlchemy 2.0.45:
 duckdb_engine issues #1379, #1388), and its ``get_schema_names`` prefixes every schema with
 its database. So for DuckDB this module fills the same ``Reflected`` as the Inspector path,
-in three bound queries per schema, and parses DuckDB's type spelling into SQLAlchemy types
+in four bound queries per schema, and parses DuckDB's type spelling into SQLAlchemy types
 so that one type map (``sqlalchemy_types.SQLALCHEMY``) serves every dialect.
 """
 
@@ -22,9 +22,10 @@ from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.type_api import TypeEngine
 
-from metaingest.entities import TableType
+from metaingest.entities import TableType, UniqueIndex
 
 from .sqlalchemy_reflect import Reflected
+from .sqltext import index_parts
 
 __all__ = ["list_schemas", "parse_type", "reflect_schema"]
 
@@ -52,6 +53,13 @@ _CONSTRAINTS = text(
     " WHERE database_name = current_database() AND schema_name = :schema"
     " AND constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')"
     " ORDER BY table_name, constraint_index"
+)
+# CREATE UNIQUE INDEX: DuckDB lists it among indexes only, not among constraints
+_UNIQUE_INDEXES = text(
+    "SELECT table_name, index_name, sql FROM duckdb_indexes()"
+    " WHERE database_name = current_database() AND schema_name = :schema"
+    " AND is_unique AND NOT is_primary"
+    " ORDER BY table_name, index_name"
 )
 
 
@@ -131,7 +139,7 @@ def list_schemas(connection: Connection) -> list[tuple[str, str | None]]:
 
 
 def reflect_schema(connection: Connection, schema: str) -> Reflected:
-    """Reflect every table and view of ``schema`` in three catalog queries."""
+    """Reflect every table and view of ``schema`` in four catalog queries."""
     params = {"schema": schema}
     out = Reflected()
     for name, is_view, comment, sql in connection.execute(_OBJECTS, params):
@@ -183,4 +191,24 @@ def reflect_schema(connection: Connection, schema: str) -> Reflected:
                     "options": {},
                 }
             )
+    _unique_indexes(connection, params, out)
     return out
+
+
+def _unique_indexes(connection: Connection, params: dict[str, str], out: Reflected) -> None:
+    """Unique indexes: on columns, a UNIQUE constraint named after the index; else kept apart."""
+    for table, name, sql in connection.execute(_UNIQUE_INDEXES, params):
+        parts, predicate = index_parts(sql)
+        columns = [column for column, _ in parts]
+        if table not in out.columns or not parts:
+            continue
+        if predicate is None and all(columns):
+            unique = {"column_names": columns, "name": name}
+            out.unique_constraints.setdefault(table, []).append(unique)  # type: ignore[arg-type]
+            out.index_uniques.add((table, name))
+        else:
+            expressions = tuple(text for column, text in parts if column is None)
+            index = UniqueIndex(
+                name=name, columns=tuple(columns), expressions=expressions, predicate=predicate
+            )
+            out.unique_indexes.setdefault(table, []).append(index)

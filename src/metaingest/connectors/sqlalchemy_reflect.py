@@ -33,10 +33,12 @@ from metaingest.entities import (
     Table,
     TableConstraint,
     TableType,
+    UniqueIndex,
     build_fqn,
 )
 
 from .sqlalchemy_types import sqlalchemy_type
+from .sqltext import view_query
 
 __all__ = ["Reflected", "build_tables", "list_schemas", "reflect_schema", "type_display"]
 
@@ -54,6 +56,10 @@ class Reflected:
     view_definitions: dict[str, str | None] = field(default_factory=dict)
     # The engine's own type spelling, where it is better than the compiled SQLAlchemy type.
     type_displays: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (table, name) of the unique_constraints that are unique indexes with no constraint
+    index_uniques: set[tuple[str, str]] = field(default_factory=set)
+    # unique indexes that cannot be constraints (on expressions, or partial)
+    unique_indexes: dict[str, list[UniqueIndex]] = field(default_factory=dict)
 
 
 def list_schemas(connection: Connection) -> list[tuple[str, str | None]]:
@@ -163,6 +169,7 @@ def _constraints(
                 constraint_type=ConstraintType.UNIQUE,
                 columns=tuple(unique["column_names"]),
                 name=unique.get("name"),
+                from_index=True if (table, unique.get("name")) in reflected.index_uniques else None,
             )
         )
     service, database, schema = service_schema
@@ -201,7 +208,9 @@ def build_tables(
                     _column(name, i, c, reflected, dialect) for i, c in enumerate(columns, 1)
                 ),
                 constraints=_constraints(name, reflected, names),
-                view_definition=reflected.view_definitions.get(name),
+                # the query alone on every engine (SQLite and DuckDB keep the CREATE VIEW)
+                view_definition=view_query(reflected.view_definitions.get(name)),
+                unique_indexes=tuple(reflected.unique_indexes.get(name, ())) or None,
             )
         )
     return tuple(tables)

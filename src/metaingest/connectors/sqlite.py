@@ -22,8 +22,10 @@ from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect
 
 from metaingest.config import SqliteSource
 from metaingest.connectors.base import SchemaBatch, Unit, build_isolated, table_fqn
+from metaingest.connectors.lease import Lease
 from metaingest.connectors.pool import KeyedPool
 from metaingest.connectors.sql import queries
+from metaingest.connectors.sqltext import TableText, index_parts, table_text, view_query
 from metaingest.connectors.types import SQLITE, base_name, sqlite_affinity
 from metaingest.entities import (
     Column,
@@ -34,6 +36,7 @@ from metaingest.entities import (
     Table,
     TableConstraint,
     TableType,
+    UniqueIndex,
     quote_name,
 )
 from metaingest.errors import SourceError
@@ -62,6 +65,7 @@ class SqliteConnector:
         self._pool: KeyedPool[str, sqlite3.Connection] = KeyedPool(
             self._open, self._close, size=source.threads
         )
+        self._abandoned: set[int] = set()  # ids of connections their worker thread closes
 
     async def __aenter__(self) -> Self:
         return self
@@ -100,6 +104,9 @@ class SqliteConnector:
         return conn
 
     async def _close(self, conn: sqlite3.Connection) -> None:
+        if id(conn) in self._abandoned:  # a worker still in a call closes it when it returns
+            self._abandoned.discard(id(conn))
+            return
         await anyio.to_thread.run_sync(conn.close, limiter=self._limiter)
 
     def _database(self) -> Database:
@@ -128,8 +135,20 @@ class SqliteConnector:
         return self._pool.acquire(database.name)
 
     async def extract(self, unit: Unit, connection: sqlite3.Connection) -> SchemaBatch:
-        """Extract one schema in a worker thread with four catalog queries."""
-        return await anyio.to_thread.run_sync(_extract, connection, unit, limiter=self._limiter)
+        """Extract one schema in a worker thread with four catalog queries.
+
+        A unit cancelled or timed out meanwhile abandons the thread: sqlite3's
+        ``interrupt()`` ends the running query, and the thread closes the connection.
+        """
+        lease = Lease(connection, connection.close)
+        try:
+            return await anyio.to_thread.run_sync(
+                lease.run, _extract, connection, unit, limiter=self._limiter, abandon_on_cancel=True
+            )
+        except BaseException:
+            if lease.abandon():
+                self._abandoned.add(id(connection))
+            raise
 
     def peak_connections(self) -> int:
         """The most sqlite3 connections open at once."""
@@ -180,7 +199,8 @@ def _extract(conn: sqlite3.Connection, unit: Unit) -> SchemaBatch:
                 )
     columns: dict[str, list[Any]] = defaultdict(list)
     for row in column_rows:
-        columns[row[0]].append(row)
+        if row[7] != 1:  # hidden 1: a virtual table's hidden column (2, 3: generated ones)
+            columns[row[0]].append(row)
     uniques, keys = _constraint_rows(conn, schema)
     broken = {issue.fqn for issue in issues}
     tables = []
@@ -191,13 +211,25 @@ def _extract(conn: sqlite3.Connection, unit: Unit) -> SchemaBatch:
             continue
 
         def build(name: str = name, sql: str = sql, is_view: bool = is_view) -> Table:
+            rows = columns.get(name, [])
+            # lexing the statement only where it can say more than the pragmas
+            wanted = (
+                not is_view
+                and sql is not None
+                and ("ROWID" in sql.upper() or any(row[7] in (2, 3) for row in rows))
+            )
+            text = table_text(sql if wanted else None)
+            not_null = _implicit_not_null(rows, text, uniques.get(name, {}))
             return Table(
                 name=name,
                 database_schema=schema_fqn,
                 table_type=TableType.View if is_view else TableType.Regular,
-                columns=tuple(_column(row) for row in columns.get(name, ())),
+                columns=tuple(
+                    _column(row, position, text, not_null) for position, row in enumerate(rows, 1)
+                ),
                 constraints=_constraints(name, columns, uniques, keys, schema_fqn),
-                view_definition=sql if is_view else None,
+                view_definition=view_query(sql) if is_view else None,
+                unique_indexes=_unique_indexes(uniques.get(name, {})),
             )
 
         table = build_isolated(fqn, build, issues)
@@ -208,10 +240,26 @@ def _extract(conn: sqlite3.Connection, unit: Unit) -> SchemaBatch:
     )
 
 
-def _column(row: Any) -> Column:
-    # SQLite keeps no generation expression in its catalog (only the CREATE text), so a
-    # generated column (hidden 2 or 3) is delivered without one.
-    _table, cid, name, declared, notnull, default, pk, _hidden = row
+def _implicit_not_null(rows: list[Any], text: TableText, indexes: _Indexes) -> frozenset[str]:
+    """Key columns that are NOT NULL without saying so.
+
+    In a WITHOUT ROWID table, every primary key column. Otherwise only the rowid alias: a
+    single-column ``INTEGER PRIMARY KEY`` — which SQLite gives no index of origin 'pk' (a
+    composite key, another type or ``PRIMARY KEY DESC`` gets one and may hold NULLs).
+    """
+    key = [row[2] for row in rows if row[6]]
+    if text.without_rowid:
+        return frozenset(key)
+    has_key_index = any(rows[0][4] == "pk" for rows in indexes.values())
+    if len(key) == 1 and not has_key_index:
+        return frozenset(key)
+    return frozenset()
+
+
+def _column(row: Any, position: int, text: TableText, not_null: frozenset[str]) -> Column:
+    # SQLite keeps a generation expression only in the CREATE TABLE text (hidden 2: virtual,
+    # 3: stored), and an untyped column has the empty type (BLOB affinity).
+    _table, _cid, name, declared, notnull, default, _pk, hidden = row
     declared = declared or ""
     data_type = SQLITE.get(base_name(declared)) or sqlite_affinity(declared)
     length = precision = scale = None
@@ -222,30 +270,32 @@ def _column(row: Any) -> Column:
             length = first
         elif data_type in _NUMERIC_TYPES:
             precision, scale = first, int(second) if second is not None else 0
-    # INTEGER PRIMARY KEY is the rowid and never NULL; other PK columns may be, in SQLite.
-    rowid = pk == 1 and declared.upper() == "INTEGER"
+    generated = text.generated.get(name.lower()) if hidden in (2, 3) else None
     return Column(
         name=name,
-        ordinal_position=cid + 1,
+        ordinal_position=position,
         data_type=data_type,
-        data_type_display=declared or "BLOB",
+        data_type_display=declared,
         data_length=length,
         precision=precision,
         scale=scale,
-        nullable=not (notnull or rowid),
+        nullable=not (notnull or name in not_null),
         default=default,
+        generated=generated,
     )
 
 
-_Uniques = dict[str, dict[str, list[str | None]]]
+# index name -> its rows (table, index, seqno, column or None, origin, partial, sql)
+_Indexes = dict[str, list[Any]]
+_Uniques = dict[str, _Indexes]
 _Keys = dict[str, dict[int, list[Any]]]
 
 
 def _constraint_rows(conn: sqlite3.Connection, schema: str) -> tuple[_Uniques, _Keys]:
-    """Unique indexes (table → index → columns) and foreign keys (table → id → rows)."""
+    """Unique indexes (table → index → rows) and foreign keys (table → id → rows)."""
     uniques: _Uniques = defaultdict(lambda: defaultdict(list))
-    for table, index, _seq, column in _fetch(conn, "unique_indexes", schema, schema, schema):
-        uniques[table][index].append(column)
+    for row in _fetch(conn, "unique_indexes", schema, schema, schema):
+        uniques[row[0]][row[1]].append(row)
     keys: _Keys = defaultdict(lambda: defaultdict(list))
     for row in _fetch(conn, "foreign_keys", schema, schema):
         keys[row[0]][row[1]].append(row)
@@ -264,13 +314,18 @@ def _constraints(
     primary = _primary(columns.get(table, []))
     if primary:
         out.append(TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, columns=primary))
-    for index, cols in sorted(uniques.get(table, {}).items()):
-        if all(cols):  # an expression index has no column name: not a column constraint
+    for index, rows in sorted(uniques.get(table, {}).items()):
+        cols = [row[3] for row in rows]
+        origin, partial = rows[0][4], rows[0][5]
+        # an expression index has no column name, a partial one holds only where its
+        # predicate does: neither is a column constraint (see _unique_indexes)
+        if origin != "pk" and all(cols) and not partial:
             out.append(
                 TableConstraint(
                     constraint_type=ConstraintType.UNIQUE,
                     columns=tuple(c for c in cols if c),
                     name=None if index.startswith("sqlite_autoindex_") else index,
+                    from_index=True if origin == "c" else None,
                 )
             )
     for _id, rows in sorted(keys.get(table, {}).items()):
@@ -287,3 +342,21 @@ def _constraints(
             )
         )
     return tuple(out)
+
+
+def _unique_indexes(indexes: _Indexes) -> tuple[UniqueIndex, ...] | None:
+    """The table's unique indexes on expressions or partial (CREATE UNIQUE INDEX only)."""
+    out = []
+    for index, rows in sorted(indexes.items()):
+        columns = tuple(row[3] for row in rows)
+        origin, partial, sql = rows[0][4], rows[0][5], rows[0][6]
+        if origin != "c" or (all(columns) and not partial):
+            continue
+        parts, predicate = index_parts(sql)
+        expressions = tuple(
+            text for (_, text), column in zip(parts, columns, strict=False) if column is None
+        )
+        out.append(
+            UniqueIndex(name=index, columns=columns, expressions=expressions, predicate=predicate)
+        )
+    return tuple(out) or None

@@ -164,7 +164,12 @@ def postgres_data_type(kind: str | None, name: str) -> DataType:
         return DataType.ENUM
     if kind == "c":
         return DataType.STRUCT
-    return lookup(POSTGRES, name, DataType.UNKNOWN)
+    found = lookup(POSTGRES, name, DataType.UNKNOWN)
+    if found is DataType.UNKNOWN and "." in name:
+        # an extension's type outside pg_catalog comes schema-qualified (``public.citext``):
+        # the search_path of catalog connections is empty
+        found = lookup(POSTGRES, name.rsplit(".", 1)[1].strip('"'), DataType.UNKNOWN)
+    return found
 
 
 @lru_cache(maxsize=_CACHE_SIZE)

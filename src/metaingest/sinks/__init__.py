@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from metaingest.config import JsonlSinkConfig
 
-from .base import RunScope, ScopedSink, Sink
+from .base import CheckedSink, RunScope, ScopedSink, Sink
 from .jsonl import JsonlSink
 
-__all__ = ["JsonlSink", "RunScope", "ScopedSink", "Sink", "create_sink"]
+__all__ = ["CheckedSink", "JsonlSink", "RunScope", "ScopedSink", "Sink", "create_sink"]
 
 
 def create_sink(config: JsonlSinkConfig) -> Sink:

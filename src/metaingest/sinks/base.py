@@ -11,6 +11,13 @@ A sink that keeps state between runs and may delete what a run no longer sees (t
 store, an OpenMetadata server) also implements ``ScopedSink.set_scope``: just before a commit
 the workflow hands it the run's ``RunScope`` — what was discovered, filtered, read whole or
 failed — so that it deletes only inside what this run read completely.
+
+A sink that writes somewhere a run can check beforehand (a file path) also implements
+``CheckedSink.check``: the workflow calls it before connecting to the source, so a target
+that cannot be written fails the run at once (``ConfigError``), with nothing extracted.
+
+Whatever a sink raises leaves ``Workflow.run()`` as one ``SinkError`` (the sink's own
+exception is its ``__cause__``), and the previous output stays as it was.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from metaingest.connectors.base import SchemaBatch
 from metaingest.plan import Plan
 from metaingest.report import Report
 
-__all__ = ["RunScope", "ScopedSink", "Sink"]
+__all__ = ["CheckedSink", "RunScope", "ScopedSink", "Sink"]
 
 
 class Sink(Protocol):
@@ -48,9 +55,13 @@ class RunScope:
       issue): only inside these may a table or view be deleted.
     - ``failed``: FQNs of the schemas that failed, timed out or arrived with errors.
     - ``databases_listed``: True when the service's database listing was read in full (False
-      when the config names the databases: the others are then out of scope, not gone).
+      when the config names the databases, or the source has one fixed database entity:
+      a database missing from the run is then out of scope, not gone).
+    - ``database_in_scope(name)``, ``schema_in_scope(name)``: False when this run's filters
+      drop such a database or schema (out of scope, not deleted).
     - ``table_in_scope(name, is_view)``: False when this run's table filter or
-      include_tables / include_views drops such a relation (out of scope, not deleted).
+      include_tables / include_views drops such a relation.
+    - ``procedure_in_scope(name)``: likewise for stored procedures.
     - ``config_digest``: a digest of the workflow config, secrets excluded.
     """
 
@@ -59,7 +70,10 @@ class RunScope:
     complete: frozenset[str]
     failed: frozenset[str]
     databases_listed: bool
+    database_in_scope: Callable[[str], bool]
+    schema_in_scope: Callable[[str], bool]
     table_in_scope: Callable[[str, bool], bool]
+    procedure_in_scope: Callable[[str], bool]
     config_digest: str
     report: Report
 
@@ -70,4 +84,13 @@ class ScopedSink(Sink, Protocol):
 
     async def set_scope(self, scope: RunScope) -> None:
         """Receive the run's scope; called once, only for a run about to be committed."""
+        ...
+
+
+@runtime_checkable
+class CheckedSink(Sink, Protocol):
+    """A sink that can check its target before the run connects to anything."""
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` when the output cannot be written; write nothing."""
         ...

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from metaingest.connectors.base import SchemaBatch
 from metaingest.entities import Database
 from metaingest.errors import SinkError
+from metaingest.outputs import check_output, umask_mode
 
 __all__ = ["JsonlSink"]
 
@@ -72,6 +73,10 @@ class JsonlSink:
         self._buffer = bytearray()
         self._written = 0  # bytes in the spool file; the buffer follows them
         self._closed = False
+
+    def check(self) -> None:
+        """Before the run connects: create the target's folder, prove a file can go there."""
+        check_output("sink.path", self.path)
 
     async def write(self, batch: SchemaBatch) -> None:
         """Serialize one batch; append it to the spool once enough is buffered."""
@@ -138,7 +143,7 @@ class JsonlSink:
                     spool.seek(part.offset)
                     out.write(spool.read(part.length))
                 out.flush()
-                os.fchmod(out.fileno(), 0o644)  # mkstemp's 0600 would hide the file from readers
+                os.fchmod(out.fileno(), umask_mode())  # as open() would; mkstemp gives 0600
                 os.fsync(out.fileno())
             os.replace(tmp, target)
         except BaseException as exc:

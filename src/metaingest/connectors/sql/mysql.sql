@@ -19,6 +19,7 @@ ORDER BY SCHEMA_NAME;
 -- name: tables
 SELECT TABLE_NAME AS table_name, TABLE_TYPE AS table_type,
        TABLE_COMMENT AS comment,
+       CREATE_OPTIONS AS create_options,
        -- the engine's statistics: an estimate for InnoDB; NULL for views
        TABLE_ROWS AS row_estimate, DATA_LENGTH + INDEX_LENGTH AS size_bytes
 FROM information_schema.TABLES
@@ -64,6 +65,18 @@ SELECT TABLE_NAME AS table_name,
        CONSTRAINT_NAME AS column_name, CHECK_CLAUSE AS check_clause
 FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = %s AND BINARY CONSTRAINT_SCHEMA = %s;
+
+-- name: partitions
+-- One row per partition (per subpartition when there are some) of the partitioned tables.
+-- Run only for a schema that has one (CREATE_OPTIONS says "partitioned"): it opens every
+-- table of the schema, as the tables query does.
+SELECT TABLE_NAME AS table_name, PARTITION_NAME AS name, SUBPARTITION_NAME AS subpartition,
+       PARTITION_ORDINAL_POSITION AS position, SUBPARTITION_ORDINAL_POSITION AS sub_position,
+       PARTITION_METHOD AS method, SUBPARTITION_METHOD AS sub_method,
+       PARTITION_EXPRESSION AS expression, SUBPARTITION_EXPRESSION AS sub_expression,
+       PARTITION_DESCRIPTION AS description
+FROM information_schema.PARTITIONS
+WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s AND PARTITION_NAME IS NOT NULL;
 
 -- name: routines
 -- Stored procedures and functions; ROUTINE_DEFINITION is the body (the whole CREATE

@@ -196,9 +196,13 @@ ORDER BY a.attrelid, a.attnum;
 -- relation and with the key as parent: those are skipped. Clones a partition inherits from its
 -- partitioned parent sit on the partition itself, so they are kept. Key columns are named
 -- by an index lookup per key column.
+-- The second part lists the valid unique indexes that back no constraint (kind 'i'): a key
+-- part on an expression has no column name (NULL) and its text in ``expressions``;
+-- ``predicate`` is a partial index's WHERE clause.
 WITH rel AS (
     {schema_relations}
 )
+SELECT * FROM (
 SELECT
     con.conrelid AS relid,
     con.conname AS name,
@@ -223,7 +227,9 @@ SELECT
         )
         FROM unnest(con.confkey) WITH ORDINALITY AS k (attnum, ord)
         ORDER BY k.ord
-    ) AS referred_columns
+    ) AS referred_columns,
+    NULL::text[] AS expressions,
+    NULL::text AS predicate
 FROM rel
 JOIN pg_catalog.pg_class AS c ON c.oid = rel.oid
 JOIN pg_catalog.pg_constraint AS con ON con.conrelid = c.oid
@@ -233,7 +239,42 @@ WHERE con.contype IN ('p', 'u', 'f')
       SELECT 1 FROM pg_catalog.pg_constraint AS up
       WHERE up.oid = con.conparentid AND up.conrelid = con.conrelid
   )
-ORDER BY con.conrelid, CASE con.contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 ELSE 2 END, con.conname;
+UNION ALL
+SELECT
+    i.indrelid,
+    ic.relname,
+    'i',
+    ARRAY(
+        SELECT (
+            SELECT a.attname FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+        )
+        FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k (attnum, ord)
+        WHERE k.ord <= i.indnkeyatts
+        ORDER BY k.ord
+    ),
+    NULL,
+    NULL,
+    NULL,
+    ARRAY(
+        SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k.ord::int, true)
+        FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k (attnum, ord)
+        WHERE k.ord <= i.indnkeyatts AND k.attnum = 0
+        ORDER BY k.ord
+    ),
+    pg_catalog.pg_get_expr(i.indpred, i.indrelid, true)
+FROM rel
+JOIN pg_catalog.pg_index AS i ON i.indrelid = rel.oid
+JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
+WHERE i.indisunique AND i.indisvalid
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_constraint AS con
+      WHERE con.conrelid = i.indrelid AND con.conindid = i.indexrelid
+        AND con.contype IN ('p', 'u', 'x')
+  )
+) AS constraints
+ORDER BY relid, CASE kind WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'i' THEN 1 ELSE 2 END, name;
+
 -- name: routines
 -- The schema's functions and procedures (not aggregates or window functions), reached as
 -- relations are, through their dependency on the schema; not those an extension owns.

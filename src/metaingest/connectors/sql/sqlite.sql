@@ -22,11 +22,15 @@ WHERE m.type = 'table'
 ORDER BY m.name, f.id, f.seq;
 
 -- name: unique_indexes
-SELECT m.name AS table_name, il.name AS index_name, ii.seqno, ii.name AS column_name
+-- Every unique index: origin 'pk' (a primary key that is not the rowid), 'u' (a UNIQUE
+-- constraint) or 'c' (CREATE UNIQUE INDEX, whose statement holds expressions and predicate).
+SELECT m.name AS table_name, il.name AS index_name, ii.seqno, ii.name AS column_name,
+       il.origin, il.partial, ix.sql
 FROM {schema}.sqlite_master AS m
 JOIN pragma_index_list(m.name, ?) AS il
 JOIN pragma_index_info(il.name, ?) AS ii
-WHERE m.type = 'table' AND il."unique" = 1 AND il.origin IN ('u', 'c') AND il.partial = 0
+LEFT JOIN {schema}.sqlite_master AS ix ON ix.type = 'index' AND ix.name = il.name
+WHERE m.type = 'table' AND il."unique" = 1
 ORDER BY m.name, il.name, ii.seqno;
 
 -- name: probe
