@@ -25,6 +25,7 @@ REQUESTS = {
     "databaseSchema": "api/data/createDatabaseSchema.json",
     "table": "api/data/createTable.json",
     "lineage": "api/lineage/addLineage.json",
+    "storedProcedure": "api/data/createStoredProcedure.json",
 }
 
 
