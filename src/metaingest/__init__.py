@@ -51,6 +51,7 @@ from metaingest.fleet import Fleet
 from metaingest.observe import Progress, ProgressObserver
 from metaingest.plan import DiscoveredDatabase, DiscoveredUnit
 from metaingest.report import Issue, Report
+from metaingest.routines import ProcedureType, StoredProcedure
 from metaingest.sinks.base import Sink
 from metaingest.workflow import Plan, Workflow, ingest
 
@@ -70,6 +71,7 @@ __all__ = [
     "MetaingestError",
     "MissingDependencyError",
     "Plan",
+    "ProcedureType",
     "Progress",
     "ProgressObserver",
     "Report",
@@ -77,6 +79,7 @@ __all__ = [
     "Sink",
     "SinkError",
     "SourceError",
+    "StoredProcedure",
     "Table",
     "TableConstraint",
     "TableType",
