@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache, partial
 from typing import Any, Self
 
+from metaingest import cooperative
 from metaingest.config import PostgresSource
 from metaingest.entities import (
     ConstraintType,
@@ -184,10 +185,13 @@ class PostgresConnector:
             relations = await connection.fetch(self._sql["relations"], name)
             columns = await connection.fetch(self._sql["columns"], name)
             constraints = await connection.fetch(self._sql["constraints"], name)
-        tables, issues = build_tables(
+        tables, issues = await build_tables(
             self.service_name, unit.database.name, unit.schema, relations, columns, constraints
         )
-        return SchemaBatch(unit.database, unit.schema, tables, issues, discovered=len(relations))
+        discovered = len(relations)
+        for rows in (columns, constraints, relations):  # a large schema's rows: freed in slices
+            await cooperative.release(rows)
+        return SchemaBatch(unit.database, unit.schema, tables, issues, discovered=discovered)
 
     def peak_connections(self) -> int:
         """The most connections the pool held open at once."""
@@ -219,14 +223,15 @@ async def _close(connection: Any) -> None:
         connection.terminate()
 
 
-def _group(rows: Iterable[_Row]) -> dict[int, list[_Row]]:
+async def _group(rows: Sequence[_Row]) -> dict[int, list[_Row]]:
     grouped: dict[int, list[_Row]] = defaultdict(list)
-    for row in rows:
-        grouped[row["relid"]].append(row)
+    async for chunk in cooperative.chunks(rows):
+        for row in chunk:
+            grouped[row["relid"]].append(row)
     return grouped
 
 
-def build_tables(
+async def build_tables(
     service: str,
     database: str,
     schema: DatabaseSchema,
@@ -239,12 +244,13 @@ def build_tables(
     A relation whose rows cannot be turned into an entity is left out and reported as an
     error issue with its FQN; the other relations are still returned.
     """
-    columns_of = _group(columns)
-    constraints_of = _group(constraints)
+    columns_of = await _group(columns)
+    constraints_of = await _group(constraints)
     schema_fqn = schema.fqn
     tables = []
     issues: list[Issue] = []
     for relation in relations:
+        await cooperative.checkpoint()
         table = build_isolated(
             table_fqn(schema_fqn, relation["name"]),
             partial(_table, service, database, schema_fqn, relation, columns_of, constraints_of),
