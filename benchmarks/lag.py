@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import BENCH_USER, PG, CatalogSize
+from .measure import snapshot_source
 from .sweep import PORTS, RESULTS, _environment
 
 __all__ = ["SINKS", "ab", "lag", "render"]
@@ -87,10 +88,12 @@ def _child(spec: dict[str, Any], src: Path, budget_s: float = 900.0) -> dict[str
     return result
 
 
-def _once(engine: str, size: CatalogSize, subject: str, threads: int, src: Path) -> dict[str, Any]:
+def _once(
+    engine: str, size: CatalogSize, subject: str, threads: int, src: Path, gc: str = "default"
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="mi_bench_lag_"))
     try:
-        return _child(_spec(engine, size, subject, threads, work), src)
+        return _child({**_spec(engine, size, subject, threads, work), "gc": gc}, src)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -104,27 +107,40 @@ def _write(name: str, data: dict[str, Any]) -> Path:
 
 
 def lag(
-    engines: list[str], sizes: list[CatalogSize], reps: int, threads: int = 4
+    engines: list[str],
+    sizes: list[CatalogSize],
+    reps: int,
+    threads: int = 4,
+    gc_policies: tuple[str, ...] = ("default", "off"),
 ) -> dict[str, Any]:
-    """The lag table: every engine x size x subject, ``reps`` interleaved repetitions."""
+    """The lag table: every engine x size x subject x GC policy, ``reps`` interleaved reps."""
     subjects = [f"ingest:{name}" for name in SINKS] + ["stream"]
-    configs = [(e, s, sub) for e in engines for s in sizes for sub in subjects]
-    src = ROOT / "src"
+    configs = [
+        (e, s, sub, gc) for e in engines for s in sizes for sub in subjects for gc in gc_policies
+    ]
+    snapshot = snapshot_source()  # others edit src/ meanwhile: every run measures this copy
+    src = Path(snapshot["path"])
     runs: dict[str, list[dict[str, Any]]] = {}
     for rep in range(reps):
-        for engine, size, subject in configs:
-            key = f"{engine} {size.tag} {subject}"
-            result = _once(engine, size, subject, threads, src)
+        for engine, size, subject, gc in configs:
+            key = f"{engine} {size.tag} {subject} {gc}"
+            result = _once(engine, size, subject, threads, src, gc)
             runs.setdefault(key, []).append(result)
             print(f"rep {rep} {key}: {_brief(result)}", flush=True)
-    data = {"environment": _environment(), "threads": threads, "period_ms": 5, "runs": runs}
+    data = {
+        "environment": _environment(snapshot),
+        "threads": threads,
+        "period_ms": 5,
+        "runs": runs,
+    }
     _write("lag", data)
     return data
 
 
 def ab(baseline: Path, engines: list[str], size: CatalogSize, pairs: int) -> dict[str, Any]:
     """Old (``baseline``) vs new (this tree) ``src``, alternating, ``pairs`` pairs per engine."""
-    src = ROOT / "src"
+    snapshot = snapshot_source()
+    src = Path(snapshot["path"])
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for engine in engines:
         for label, path in (("warm-up old", baseline), ("warm-up new", src)):
@@ -139,7 +155,7 @@ def ab(baseline: Path, engines: list[str], size: CatalogSize, pairs: int) -> dic
                 runs.setdefault(engine, {}).setdefault(label, []).append(result)
                 print(f"pair {pair} {engine} {label}: {_brief(result)}", flush=True)
     data = {
-        "environment": _environment(),
+        "environment": _environment(snapshot),
         "baseline": str(baseline),
         "catalog": size.tag,
         "threads": 4,
@@ -177,26 +193,27 @@ def render(lag_path: Path | None, ab_path: Path | None) -> str:
             f" {env['commit']}, {env['date']}, load average at start {env['loadavg_start'][0]:.1f}"
             " on 2 CPUs (shared with other engineers' test runs)",
             "",
-            "| engine | catalog | subject | reps | wall s | lag p50 ms | lag p99 ms |"
-            " lag max ms, median (min-max) | longest GC ms | peak RSS MB |",
-            "|---|---|---|---:|---:|---:|---:|---|---:|---:|",
+            "| engine | catalog | subject | GC | reps | wall s | lag p50 ms | lag p99 ms |"
+            " lag max ms, median (min-max) | loop CPU max ms | longest GC ms | peak RSS MB |",
+            "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
         ]
         for key, results in data["runs"].items():
-            engine, tag, subject = key.split(" ")
+            engine, tag, subject, gc = key.split(" ")
             ok = [r for r in results if r.get("ok")]
             if not ok:
-                lines.append(f"| {engine} | {tag} | {subject} | 0 | failed | | | | | |")
+                lines.append(f"| {engine} | {tag} | {subject} | {gc} | 0 | failed | | | | | |")
                 continue
 
             def col(name: str, rows: list[dict[str, Any]] = ok) -> list[float]:
                 return [float(r[name]) for r in rows]
 
             lines.append(
-                f"| {engine} | {tag} | {subject} | {len(ok)}"
+                f"| {engine} | {tag} | {subject} | {gc} | {len(ok)}"
                 f" | {statistics.median(col('wall')):.2f}"
                 f" | {statistics.median(col('lag_p50_ms')):.1f}"
                 f" | {statistics.median(col('lag_p99_ms')):.1f}"
                 f" | {_range(col('lag_max_ms'))}"
+                f" | {statistics.median(col('busy_max_ms')):.1f}"
                 f" | {max(col('gc_longest_ms')):.1f}"
                 f" | {max(col('max_rss_mb')):.0f} |"
             )

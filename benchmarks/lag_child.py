@@ -58,6 +58,11 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     import metaingest
     import metaingest.connectors
 
+    try:
+        from metaingest.cooperative import release
+    except ImportError:  # a baseline before metaingest.cooperative
+        release = None  # type: ignore[assignment]
+
     config = metaingest.parse_config(spec["config"])
     metaingest.connectors.create_connector(config.source)  # imports the driver
     importlib.import_module("anyio._backends._asyncio")
@@ -84,8 +89,13 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             workflow = metaingest.Workflow(config)
             async with workflow.stream() as batches:
-                async for _batch in batches:
-                    pass
+                async for batch in batches:
+                    # what README ("Python API") advises for large batches: drop the batch,
+                    # release its tables in slices (the baseline has no release: all at once)
+                    tables = list(batch.tables)
+                    del batch
+                    if release is not None:
+                        await release(tables)
             report = workflow.report
         out["tables"] = report.tables + report.views
         out["errors"] = report.errors
