@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="2x100x12,2x1000x12,2x10000x12", help="SxTxC,...")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=4)
-    p.add_argument("--gc", default="default,off", help="GC policies during the run")
+    p.add_argument("--gc", default="default,deferred", help="default, deferred, off")
     p.set_defaults(func=_lag)
 
     p = sub.add_parser("lag-ab", help="wall and CPU of this src against a baseline src")

@@ -111,7 +111,7 @@ def lag(
     sizes: list[CatalogSize],
     reps: int,
     threads: int = 4,
-    gc_policies: tuple[str, ...] = ("default", "off"),
+    gc_policies: tuple[str, ...] = ("default", "deferred"),
 ) -> dict[str, Any]:
     """The lag table: every engine x size x subject x GC policy, ``reps`` interleaved reps."""
     subjects = [f"ingest:{name}" for name in SINKS] + ["stream"]

@@ -59,7 +59,7 @@ async def chunks(items: Sequence[T], size: int = 1024) -> AsyncIterator[Sequence
         yield items[start : start + size]
 
 
-async def release(items: list[Any], size: int = 64) -> None:
+async def release(items: list[Any], size: int = 16) -> None:
     """Empty ``items`` from the end, ``size`` at a time, with a ``checkpoint()`` between: what
     only this list referenced is freed a chunk at a time instead of all at once."""
     while items:

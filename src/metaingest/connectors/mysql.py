@@ -361,6 +361,7 @@ class _Builder:
             table = build_isolated(fqn, build, self.issues)
             if table is not None:
                 out.append(table)
+        await cooperative.checkpoint()
         return tuple(sorted(out, key=lambda t: t.name))
 
     def _broken(self, fqn: str, name: str, kind: str) -> None:

@@ -258,6 +258,7 @@ async def build_tables(
         )
         if table is not None:
             tables.append(table)
+    await cooperative.checkpoint()
     return tuple(sorted(tables, key=lambda table: table.name)), tuple(issues)
 
 
