@@ -86,6 +86,12 @@ def _lag(args: argparse.Namespace) -> None:
     lag(args.engine, _sizes(args.sizes), args.reps, args.threads, tuple(args.gc.split(",")))
 
 
+def _lag_idle(args: argparse.Namespace) -> None:
+    from .lag import idle
+
+    idle(args.reps)
+
+
 def _lag_ab(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -151,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--gc", default="default,deferred", help="default, deferred, off")
     p.set_defaults(func=_lag)
+
+    p = sub.add_parser("lag-idle", help="the ticker alone: the machine's own lag")
+    p.add_argument("--reps", type=int, default=5)
+    p.set_defaults(func=_lag_idle)
 
     p = sub.add_parser("lag-ab", help="wall and CPU of this src against a baseline src")
     p.add_argument("--baseline", required=True, help="the baseline's src directory")

@@ -5,6 +5,9 @@ and ``stream`` (no sink) — runs ``benchmarks.lag_child`` in fresh processes be
 ticker and records the ticker's lag p50/p99/max. Repetitions are interleaved (rep 1 of every
 configuration, then rep 2, ...). Writes ``results/<date>-lag.json``.
 
+``idle`` runs the ticker alone: on a shared machine the scheduler delays a ready process
+too, and that lag is no one's code.
+
 ``lag-ab``: the same child on the 40 x 50 x 12 catalog, this tree's ``src`` against a
 baseline ``src`` (e.g. a ``git worktree`` of the branch point), alternating old and new in
 fresh processes, several pairs; per pair the ratios new/old of wall and CPU, then their
@@ -31,7 +34,7 @@ from .catalog import BENCH_USER, PG, CatalogSize
 from .measure import snapshot_source
 from .sweep import PORTS, RESULTS, _environment
 
-__all__ = ["SINKS", "ab", "lag", "render"]
+__all__ = ["SINKS", "ab", "idle", "lag", "render"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,6 +137,18 @@ def lag(
         "runs": runs,
     }
     _write("lag", data)
+    return data
+
+
+def idle(reps: int, seconds: float = 2.0) -> dict[str, Any]:
+    """The ticker alone, ``reps`` times: the lag a loaded machine causes by itself."""
+    config = {"source": _source("postgres", CatalogSize(1, 1, 4), 1), "sink": SINKS["jsonl"](ROOT)}
+    runs = []
+    for rep in range(reps):
+        runs.append(_child({"mode": "idle", "seconds": seconds, "config": config}, ROOT / "src"))
+        print(f"idle {rep}: {_brief(runs[-1])}", flush=True)
+    data = {"environment": _environment(), "period_ms": 5, "runs": {"idle - idle default": runs}}
+    _write("lag-idle", data)
     return data
 
 
