@@ -81,9 +81,13 @@ def _sizes(text: str) -> list[CatalogSize]:
 
 
 def _lag(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from .lag import lag
 
-    lag(args.engine, _sizes(args.sizes), args.reps, args.threads, tuple(args.gc.split(",")))
+    baseline = Path(args.baseline) if args.baseline else None
+    gc = tuple(args.gc.split(","))
+    lag(args.engine, _sizes(args.sizes), args.reps, args.threads, gc, baseline)
 
 
 def _lag_idle(args: argparse.Namespace) -> None:
@@ -156,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--gc", default="default,deferred", help="default, deferred, off")
+    p.add_argument("--baseline", help="measure this src directory instead (another commit's)")
     p.set_defaults(func=_lag)
 
     p = sub.add_parser("lag-idle", help="the ticker alone: the machine's own lag")

@@ -115,14 +115,21 @@ def lag(
     reps: int,
     threads: int = 4,
     gc_policies: tuple[str, ...] = ("default", "deferred"),
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
-    """The lag table: every engine x size x subject x GC policy, ``reps`` interleaved reps."""
+    """The lag table: every engine x size x subject x GC policy, ``reps`` interleaved reps.
+
+    With ``baseline`` (another tree's ``src``), that code is measured instead, into
+    ``results/<date>-lag-baseline.json``.
+    """
     subjects = [f"ingest:{name}" for name in SINKS] + ["stream"]
     configs = [
         (e, s, sub, gc) for e in engines for s in sizes for sub in subjects for gc in gc_policies
     ]
-    snapshot = snapshot_source()  # others edit src/ meanwhile: every run measures this copy
-    src = Path(snapshot["path"])
+    snapshot: dict[str, Any] | None = None
+    if baseline is None:
+        snapshot = snapshot_source()  # others edit src/ meanwhile: every run measures this copy
+    src = baseline or Path(snapshot["path"])  # type: ignore[index]
     runs: dict[str, list[dict[str, Any]]] = {}
     for rep in range(reps):
         for engine, size, subject, gc in configs:
@@ -134,9 +141,10 @@ def lag(
         "environment": _environment(snapshot),
         "threads": threads,
         "period_ms": 5,
+        "baseline": None if baseline is None else str(baseline),
         "runs": runs,
     }
-    _write("lag", data)
+    _write("lag" if baseline is None else "lag-baseline", data)
     return data
 
 
