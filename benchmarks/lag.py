@@ -205,6 +205,12 @@ def _range(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({low}-{high})"
 
 
+def _code(data: dict[str, Any]) -> str:
+    if data.get("baseline"):
+        return f"the baseline's src ({data['baseline']})"
+    return f"commit {data['environment']['commit']}"
+
+
 def render(lag_path: Path | None, ab_path: Path | None) -> str:
     """Markdown tables of the two result files."""
     lines: list[str] = []
@@ -212,8 +218,8 @@ def render(lag_path: Path | None, ab_path: Path | None) -> str:
         data = json.loads(lag_path.read_text(encoding="utf-8"))
         env = data["environment"]
         lines += [
-            f"**Loop lag**, threads {data['threads']}, ticker {data['period_ms']} ms, commit"
-            f" {env['commit']}, {env['date']}, load average at start {env['loadavg_start'][0]:.1f}"
+            f"**Loop lag**, threads {data['threads']}, ticker {data['period_ms']} ms, code:"
+            f" {_code(data)}, {env['date']}, load average at start {env['loadavg_start'][0]:.1f}"
             " on 2 CPUs (shared with other engineers' test runs)",
             "",
             "| engine | catalog | subject | GC | reps | wall s | lag p50 ms | lag p99 ms |"
