@@ -218,9 +218,10 @@ def render(lag_path: Path | None, ab_path: Path | None) -> str:
         data = json.loads(lag_path.read_text(encoding="utf-8"))
         env = data["environment"]
         lines += [
-            f"**Loop lag**, threads {data['threads']}, ticker {data['period_ms']} ms, code:"
-            f" {_code(data)}, {env['date']}, load average at start {env['loadavg_start'][0]:.1f}"
-            " on 2 CPUs (shared with other engineers' test runs)",
+            f"**Loop lag**, threads {data.get('threads', '-')}, ticker {data['period_ms']} ms,"
+            f" code: {_code(data)}, {env['date']},"
+            f" load average at start {env['loadavg_start'][0]:.1f} on 2 CPUs"
+            " (shared with other engineers' test runs)",
             "",
             "| engine | catalog | subject | GC | reps | wall s | lag p50 ms | lag p99 ms |"
             " lag max ms, median (min-max) | loop CPU max ms | longest GC ms | peak RSS MB |",
