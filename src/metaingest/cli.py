@@ -140,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--strict", action="store_true", help="warnings fail the run too (exit code 1)"
     )
+    ingest.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="stateful sinks delete even above workflow.delete_threshold",
+    )
 
     test = commands.add_parser(
         "test-connection",
@@ -259,6 +264,8 @@ def _run_ingest(args: argparse.Namespace) -> int:
     config = _load(args.config, args.threads)
     if args.strict:
         config = config.with_strict()
+    if args.allow_mass_delete:
+        config = config.with_allow_mass_delete()
     console = Console(file=sys.stdout)
     display = None if args.dry_run else _display(args, console)
     workflow = Workflow(config, observer=display)
@@ -291,8 +298,16 @@ def _run_ingest(args: argparse.Namespace) -> int:
         else:
             print_summary(report, sys.stdout, args.report)
         if code == EXIT_OK:
-            print(f"wrote {config.sink.path}")
+            print(_published(config))
     return code
+
+
+def _published(config: WorkflowConfig) -> str:
+    if config.sink.type == "jsonl":
+        return f"wrote {config.sink.path}"
+    from metaingest.store.engine import describe
+
+    return f"published to {describe(config.sink.url.get_secret_value())}"
 
 
 def _test_connection(args: argparse.Namespace) -> int:

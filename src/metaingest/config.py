@@ -33,6 +33,7 @@ from pydantic import (
 from .errors import ConfigError
 
 __all__ = [
+    "CatalogSinkConfig",
     "FilterPattern",
     "JsonlSinkConfig",
     "MysqlSource",
@@ -259,6 +260,25 @@ class JsonlSinkConfig(_Strict):
     )
 
 
+class CatalogSinkConfig(_Strict):
+    """The catalog store: entities with their history, changes and safe deletions."""
+
+    type: Literal["catalog"] = Field(description="`catalog`")
+    url: SecretStr = Field(
+        default=SecretStr("sqlite+aiosqlite:///metaingest.db"),
+        description="SQLAlchemy async URL: `sqlite+aiosqlite:///file.db` or "
+        "`postgresql+asyncpg://user:${PGPASSWORD}@host/db`.",
+    )
+    lock_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a run waits for another run's publish to the same store.",
+    )
+
+
+SinkConfig = Annotated[JsonlSinkConfig | CatalogSinkConfig, Field(discriminator="type")]
+
+
 class WorkflowSettings(_Strict):
     """Run-wide settings."""
 
@@ -292,7 +312,7 @@ class WorkflowConfig(_Strict):
     """A whole workflow file."""
 
     source: SourceConfig = Field(description="Where the catalog comes from.")
-    sink: JsonlSinkConfig = Field(description="Where the entities go.")
+    sink: SinkConfig = Field(description="Where the entities go.")
     workflow: WorkflowSettings = Field(
         default_factory=WorkflowSettings, description="Run-wide settings."
     )
@@ -304,6 +324,10 @@ class WorkflowConfig(_Strict):
     def with_strict(self, strict: bool = True) -> WorkflowConfig:
         """A copy with ``workflow.strict`` replaced."""
         return self._with("workflow", "strict", strict)
+
+    def with_allow_mass_delete(self, allow: bool = True) -> WorkflowConfig:
+        """A copy with ``workflow.allow_mass_delete`` replaced."""
+        return self._with("workflow", "allow_mass_delete", allow)
 
     def _with(self, section: str, key: str, value: Any) -> WorkflowConfig:
         data = self.model_dump(mode="python")

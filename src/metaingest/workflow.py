@@ -242,7 +242,7 @@ class Workflow:
         Below the threshold (or on failure, or cancellation) the sink is closed without
         commit: the previous output stays exactly as it was.
         """
-        sink = self._sink or create_sink(self.config.sink)
+        sink = self._sink or create_sink(self.config.sink, self.config.workflow)
         committed = False
         try:
             async with self.stream() as batches:

@@ -1,0 +1,452 @@
+"""One run's publish into the store: compare each batch as it arrives, commit once.
+
+The first batch takes the store's lock and opens the run's one transaction (``engine``);
+each batch is compared with what the store holds for its schema (one query per schema) and
+only what changed is written: new entities, new versions, changes. An unchanged entity costs
+a hash comparison and no write. At commit the deletions are planned by
+``metaingest.deletion`` from what the run did not deliver (read per unit not delivered),
+then the run's bookkeeping is written and the transaction commits: every change of the run
+becomes visible at once, or none does.
+
+Memory holds one batch, the FQNs of the units delivered and the entities not delivered,
+never the catalog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from metaingest.connectors.base import SchemaBatch
+from metaingest.deletion import Known, plan_deletions
+from metaingest.entities import VIEW_TYPES
+from metaingest.errors import MetaingestError
+from metaingest.sinks.base import RunScope
+
+from . import schema
+from .content import Diff, diff, serialize
+from .engine import Locked, describe, store_error
+from .migrate import ensure_schema
+
+__all__ = ["Publisher", "now"]
+
+log = logging.getLogger(__name__)
+
+# entity classes a batch may carry, by OpenMetadata's entity kind
+_KINDS = {"Table": "table", "StoredProcedure": "storedProcedure"}
+_CHUNK = 500
+
+E = schema.entities
+
+
+def now() -> str:
+    """The current UTC time as stored (ISO 8601, milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _children(batch: SchemaBatch) -> Iterator[tuple[str, BaseModel]]:
+    """Every entity under the batch's schema: tables, views, and any other kind it carries."""
+    for field in dataclasses.fields(batch):
+        value = getattr(batch, field.name)
+        if isinstance(value, tuple):
+            for item in value:
+                kind = _KINDS.get(type(item).__name__)
+                if kind is not None:
+                    yield kind, item
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class Publisher:
+    """Writes one run into the store; ``commit`` or ``discard`` ends it."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        url: str,
+        *,
+        lock_timeout: float,
+        threshold: float,
+        allow_mass_delete: bool,
+    ) -> None:
+        self._engine = engine
+        self._url = url
+        self._lock = Locked(engine, url, lock_timeout)
+        self._threshold = threshold
+        self._allow = allow_mass_delete
+        self._conn: AsyncConnection | None = None
+        self.run_id: int | None = None
+        self._started = now()
+        self._service: str | None = None
+        self._units: set[str] = set()  # schemas and databases delivered
+        self._delivered: set[str] = set()  # those, and one child per schema (deletion rules)
+        self._missing: dict[str, Any] = {}  # stored live entities this run did not deliver
+        self._scope: RunScope | None = None
+        self.counts = dict.fromkeys(
+            ("added", "updated", "restored", "deleted", "withheld", "out_of_scope", "unchanged"),
+            0,
+        )
+        self.received = 0
+
+    async def _open(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self._lock.begin()
+            try:
+                await ensure_schema(conn, describe(self._url))
+                row = await conn.execute(
+                    sa.insert(schema.runs)
+                    .values(service=self._service or "", status="running", started_at=now())
+                    .returning(schema.runs.c.id)
+                )
+                self.run_id = row.scalar_one()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._lock.rollback()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def write(self, batch: SchemaBatch) -> None:
+        """Compare one schema's batch with the store and write what changed."""
+        self._service = self._service or batch.database.service
+        conn = await self._open()
+        try:
+            database = batch.database
+            if database.fqn not in self._units:
+                self._units.add(database.fqn)
+                self._delivered.add(database.fqn)
+                await self._compare(conn, database.fqn, [("database", database)])
+            entities: list[tuple[str, BaseModel]] = [("databaseSchema", batch.schema)]
+            entities.extend(_children(batch))
+            self._units.add(batch.fqn)
+            self._delivered.add(batch.fqn)
+            if len(entities) > 1:
+                self._delivered.add(str(getattr(entities[1][1], "fqn", "")))
+            await self._compare(conn, batch.fqn, entities)
+        except sa.exc.SQLAlchemyError as exc:
+            raise store_error(self._url, exc) from exc
+
+    async def _compare(
+        self, conn: AsyncConnection, unit: str, delivered: list[tuple[str, BaseModel]]
+    ) -> None:
+        stored = {
+            row.fqn: row
+            for row in await conn.execute(
+                sa.select(
+                    E.c.fqn,
+                    E.c.kind,
+                    E.c.is_view,
+                    E.c.version,
+                    E.c.content_hash,
+                    E.c.volatile_hash,
+                    E.c.missing_since_run,
+                    E.c.out_of_scope_run,
+                    E.c.deleted_run,
+                ).where(E.c.unit_fqn == unit)
+            )
+        }
+        run, at = self.run_id, now()
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        versions: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        changed: dict[str, tuple[str, int]] = {}  # fqn -> (change, version): diff to compute
+        self.received += len(delivered)
+        for kind, entity in delivered:
+            fqn: str = getattr(entity, "fqn")  # noqa: B009 - every entity kind has one
+            is_view = getattr(entity, "table_type", None) in VIEW_TYPES
+            ser = serialize(entity)
+            row = stored.pop(fqn, None)
+            values = {
+                "is_view": is_view,
+                "content": ser.content,
+                "content_hash": ser.content_hash,
+                "volatile_hash": ser.volatile_hash,
+                "last_written_run": run,
+            }
+            if row is None:
+                values.update(fqn=fqn, service=self._service, kind=kind, unit_fqn=unit)
+                values.update(version=1, first_seen_run=run, first_seen_at=at)
+                inserts.append(values)
+                versions.append({"fqn": fqn, "version": 1, "run_id": run, **_content(ser)})
+                changes.append(_change(run, fqn, kind, "added", 1))
+                self.counts["added"] += 1
+                continue
+            if row.deleted_run is not None or row.content_hash != ser.content_hash:
+                change = "restored" if row.deleted_run is not None else "updated"
+                version = row.version + 1
+                changed[fqn] = (change, version)
+                versions.append({"fqn": fqn, "version": version, "run_id": run, **_content(ser)})
+                changes.append(_change(run, fqn, kind, change, version, fields=ser.content))
+                self.counts[change] += 1
+            elif (
+                row.volatile_hash == ser.volatile_hash
+                and row.missing_since_run is None
+                and row.out_of_scope_run is None
+            ):
+                self.counts["unchanged"] += 1
+                continue
+            else:
+                self.counts["unchanged"] += 1
+                version = row.version
+            updates.append({"b_key": fqn, "b_version": version, **_bound(values)})
+        for row in stored.values():  # stored under this unit, not delivered now
+            if row.deleted_run is None:
+                self._missing[row.fqn] = row
+        if changed:
+            await self._diffs(conn, changed, changes)
+        if inserts:
+            await conn.execute(sa.insert(E), inserts)
+        if updates:
+            await conn.execute(_UPDATE, updates)
+        if versions:
+            await conn.execute(sa.insert(schema.versions), versions)
+        if changes:
+            await conn.execute(sa.insert(schema.changes), changes)
+
+    async def _diffs(
+        self, conn: AsyncConnection, changed: dict[str, tuple[str, int]], rows: list[dict[str, Any]]
+    ) -> None:
+        """Replace each changed entity's new content (parked in ``fields``) by its diff."""
+        old: dict[str, str] = {}
+        for chunk in _chunks(list(changed)):
+            result = await conn.execute(sa.select(E.c.fqn, E.c.content).where(E.c.fqn.in_(chunk)))
+            old.update((r.fqn, r.content) for r in result)
+        for row in rows:
+            if row["fqn"] in changed and row["change"] != "added":
+                found: Diff = diff(json.loads(old[row["fqn"]]), json.loads(row["fields"]))
+                row["fields"] = json.dumps(found.to_json())
+                row["breaking"] = found.breaking
+
+    def set_scope(self, scope: RunScope) -> None:
+        """Keep the run's scope for the deletions at commit."""
+        self._scope = scope
+        self._service = self._service or scope.service
+
+    async def commit(self) -> None:
+        """Plan and apply the deletions, record the run, commit the one transaction."""
+        try:
+            conn = await self._open()
+            warnings: list[tuple[str, str]] = []
+            if self._scope is not None:
+                warnings = await self._delete(conn, self._scope)
+            await conn.execute(
+                sa.update(schema.runs)
+                .where(schema.runs.c.id == self.run_id)
+                .values(
+                    service=self._service or "",
+                    status="published",
+                    started_at=self._started,
+                    ended_at=now(),
+                    config_digest=self._scope.config_digest if self._scope else None,
+                    counts=json.dumps(self.counts),
+                    warnings=json.dumps([{"fqn": f, "message": m} for f, m in warnings]),
+                )
+            )
+            await self._lock.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            raise store_error(self._url, exc) from exc
+        finally:
+            self._conn = None
+            with anyio.CancelScope(shield=True):
+                await self._lock.rollback()
+
+    async def _delete(self, conn: AsyncConnection, scope: RunScope) -> list[tuple[str, str]]:
+        service = scope.service
+        live_units = await conn.execute(
+            sa.select(E.c.unit_fqn)
+            .where(E.c.service == service, E.c.deleted_run.is_(None))
+            .distinct()
+        )
+        unread = sorted({u for (u,) in live_units} - self._units)
+        for chunk in _chunks(unread):
+            result = await conn.execute(
+                sa.select(
+                    E.c.fqn,
+                    E.c.kind,
+                    E.c.is_view,
+                    E.c.version,
+                    E.c.missing_since_run,
+                    E.c.out_of_scope_run,
+                ).where(E.c.unit_fqn.in_(chunk), E.c.deleted_run.is_(None))
+            )
+            self._missing.update((row.fqn, row) for row in result)
+        live = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(E)
+                .where(E.c.service == service, E.c.deleted_run.is_(None))
+            )
+        ).scalar_one() - (self.counts["added"] + self.counts["restored"])
+        known = [Known(r.fqn, r.kind, bool(r.is_view)) for r in self._missing.values()]
+        plan = plan_deletions(
+            scope,
+            known,
+            self._delivered,
+            threshold=self._threshold,
+            allow_mass_delete=self._allow,
+            live=live,
+        )
+        await self._apply(conn, plan.delete, plan.withheld, plan.out_of_scope)
+        await self._record_units(conn, scope)
+        for where, message in plan.warnings:
+            log.warning("%s: %s", where, message, extra={"fqn": where})
+            scope.report.add_issue("warning", where, message)
+        return list(plan.warnings)
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        delete: Iterable[str],
+        withheld: Iterable[str],
+        out_of_scope: Iterable[str],
+    ) -> None:
+        run, at = self.run_id, now()
+        rows, changes, flags = [], [], []
+        for fqn in delete:
+            entity = self._missing.pop(fqn)
+            rows.append({"key": fqn, "run": run, "at": at})
+            changes.append(_change(run, fqn, entity.kind, "deleted", entity.version))
+        for fqn in withheld:
+            entity = self._missing.pop(fqn)
+            changes.append(_change(run, fqn, entity.kind, "withheld", entity.version))
+            flags.append({"key": fqn, "missing": entity.missing_since_run or run, "oos": None})
+        for fqn in out_of_scope:
+            entity = self._missing.pop(fqn)
+            if entity.out_of_scope_run is None:  # recorded once, when it leaves the scope
+                changes.append(_change(run, fqn, entity.kind, "out_of_scope", entity.version))
+                flags.append({"key": fqn, "missing": entity.missing_since_run or run, "oos": run})
+        for entity in self._missing.values():  # not read this run (a failed unit, say)
+            if entity.missing_since_run is None:
+                flags.append({"key": entity.fqn, "missing": run, "oos": entity.out_of_scope_run})
+        self.counts["deleted"] = len(rows)
+        self.counts["withheld"] = sum(1 for c in changes if c["change"] == "withheld")
+        self.counts["out_of_scope"] = sum(1 for c in changes if c["change"] == "out_of_scope")
+        key: sa.BindParameter[str] = sa.bindparam("key")
+        if rows:
+            await conn.execute(
+                sa.update(E)
+                .where(E.c.fqn == key)
+                .values(
+                    deleted_run=sa.bindparam("run"),
+                    deleted_at=sa.bindparam("at"),
+                    missing_since_run=sa.bindparam("run"),
+                ),
+                rows,
+            )
+        if flags:
+            await conn.execute(
+                sa.update(E)
+                .where(E.c.fqn == key)
+                .values(
+                    missing_since_run=sa.bindparam("missing"),
+                    out_of_scope_run=sa.bindparam("oos"),
+                ),
+                flags,
+            )
+        if changes:
+            await conn.execute(sa.insert(schema.changes), changes)
+
+    async def _record_units(self, conn: AsyncConnection, scope: RunScope) -> None:
+        rows: list[dict[str, Any]] = []
+        for database in scope.plan.databases:
+            fqn = database.database.fqn
+            status = "filtered" if database.skipped_because is not None else "listed"
+            rows.append(_unit(self.run_id, fqn, "database", status, fqn in self._units))
+        for discovered in scope.plan.units:
+            fqn = discovered.unit.fqn
+            if discovered.skipped_because is not None:
+                status = "filtered"
+            elif fqn in scope.complete:
+                status = "complete"
+            else:
+                status = "partial" if fqn in self._units else "failed"
+            rows.append(_unit(self.run_id, fqn, "databaseSchema", status, fqn in self._units))
+        if rows:
+            await conn.execute(sa.insert(schema.run_units), rows)
+
+    async def discard(self) -> None:
+        """Roll back; record the run as ``discarded`` in a small transaction of its own."""
+        started = self._conn is not None
+        self._conn = None
+        with anyio.CancelScope(shield=True):
+            await self._lock.rollback()
+            if not started:
+                return
+            try:
+                await self._record_discarded()
+            except (MetaingestError, OSError, sa.exc.SQLAlchemyError) as exc:
+                log.warning("catalog store %s: run not recorded: %s", describe(self._url), exc)
+
+    async def _record_discarded(self) -> None:
+        lock = Locked(self._engine, self._url, min(self._lock.timeout, 5.0))
+        conn = await lock.begin()
+        try:
+            await conn.execute(
+                sa.insert(schema.runs).values(
+                    service=self._service or "",
+                    status="discarded",
+                    started_at=self._started,
+                    ended_at=now(),
+                    counts=json.dumps({"received": self.received}),
+                )
+            )
+            await lock.commit()
+        finally:
+            await lock.rollback()
+
+
+_UPDATE = (
+    sa.update(E)
+    .where(E.c.fqn == sa.bindparam("b_key"))
+    .values(
+        is_view=sa.bindparam("b_is_view"),
+        version=sa.bindparam("b_version"),
+        content=sa.bindparam("b_content"),
+        content_hash=sa.bindparam("b_content_hash"),
+        volatile_hash=sa.bindparam("b_volatile_hash"),
+        last_written_run=sa.bindparam("b_last_written_run"),
+        missing_since_run=None,
+        out_of_scope_run=None,
+        deleted_run=None,
+        deleted_at=None,
+    )
+)
+
+
+def _bound(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"b_{name}": value for name, value in values.items()}
+
+
+def _content(ser: Any) -> dict[str, str]:
+    return {"content": ser.content, "content_hash": ser.content_hash}
+
+
+def _change(
+    run: int | None, fqn: str, kind: str, change: str, version: int, fields: str | None = None
+) -> dict[str, Any]:
+    return {
+        "run_id": run,
+        "fqn": fqn,
+        "kind": kind,
+        "change": change,
+        "version": version,
+        "breaking": False,
+        "fields": fields,
+    }
+
+
+def _unit(run: int | None, fqn: str, kind: str, status: str, seen: bool) -> dict[str, Any]:
+    return {"run_id": run, "fqn": fqn, "kind": kind, "status": status, "seen": seen}
