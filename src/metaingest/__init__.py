@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from anyio.abc import ObjectReceiveStream
 
@@ -46,6 +47,9 @@ from metaingest.observe import Progress, ProgressObserver
 from metaingest.report import Issue, Report
 from metaingest.workflow import Plan, Workflow, ingest
 
+if TYPE_CHECKING:
+    from metaingest.store import Store
+
 __all__ = [
     "Column",
     "ConfigError",
@@ -72,6 +76,7 @@ __all__ = [
     "WorkflowConfig",
     "ingest",
     "load_config",
+    "open_store",
     "parse_config",
     "stream",
 ]
@@ -82,3 +87,10 @@ async def stream(config: WorkflowConfig) -> AsyncIterator[ObjectReceiveStream[Sc
     """Run a workflow without its sink and yield its batches as they complete."""
     async with Workflow(config).stream() as batches:
         yield batches
+
+
+async def open_store(url: str) -> Store:
+    """Open a catalog store for reading: ``async with await open_store(url) as store``."""
+    from metaingest.store import open_store as open_
+
+    return await open_(url)

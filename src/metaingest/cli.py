@@ -30,6 +30,7 @@ from metaingest.logs import configure_logging, redact_handlers
 from metaingest.redact import Redactor, secrets_of
 from metaingest.reference import reference_markdown
 from metaingest.report import write_report
+from metaingest.store import commands as store_commands
 from metaingest.summary import print_plan, print_summary, rich_summary
 from metaingest.workflow import Workflow
 
@@ -45,6 +46,7 @@ examples:
   python -m metaingest test-connection -c workflow.yaml
   python -m metaingest validate -c workflow.yaml
   python -m metaingest schema > workflow.schema.json
+  python -m metaingest changes --store sqlite+aiosqlite:///metaingest.db --exit-code
 
 exit codes: 0 ok, 1 below the success threshold (test-connection: a schema is not
 readable), 2 usage, config or unusable source, 130 interrupted (SIGINT), 143 terminated
@@ -165,6 +167,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     validate.add_argument("-c", "--config", required=True, help="workflow YAML file")
+
+    store_commands.add_arguments(commands, [common])
 
     schema = commands.add_parser(
         "schema",
@@ -347,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "test-connection":
             return _test_connection(args)
+        if args.command in store_commands.COMMANDS:
+            return store_commands.run_command(args)
         return _run_ingest(args)
     except (ConfigError, SourceError) as exc:
         if debug:

@@ -159,9 +159,9 @@ class _Collector:
 def _reduced(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """True when a length, precision or scale got smaller (or a display's (p, s) did)."""
     for key in ("data_length", "precision", "scale"):
-        if isinstance(old.get(key), int) and isinstance(new.get(key), int):
-            if new[key] < old[key]:
-                return True
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, int) and isinstance(after, int) and after < before:
+            return True
     a = _PRECISION.search(str(old.get("data_type_display", "")))
     b = _PRECISION.search(str(new.get("data_type_display", "")))
     if a is not None and b is not None:

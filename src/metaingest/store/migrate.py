@@ -56,11 +56,7 @@ async def _to_v2(conn: AsyncConnection) -> None:
     rows = await conn.execute(
         sa.select(changes.c.id, changes.c.fields).where(changes.c.fields.is_not(None))
     )
-    breaking = [
-        {"key": row.id}
-        for row in rows
-        if _recorded_breaking(json.loads(row.fields))
-    ]
+    breaking = [{"key": row.id} for row in rows if _recorded_breaking(json.loads(row.fields))]
     if breaking:
         await conn.execute(
             sa.update(changes).where(changes.c.id == sa.bindparam("key")).values(breaking=True),
@@ -79,9 +75,9 @@ def _recorded_breaking(fields: dict[str, Any]) -> bool:
             continue
         if field == "dataType":
             return True
-        if field in ("dataLength", "precision", "scale"):
-            if isinstance(f.old, int) and isinstance(f.new, int) and f.new < f.old:
-                return True
+        numeric = isinstance(f.old, int) and isinstance(f.new, int)
+        if field in ("dataLength", "precision", "scale") and numeric and f.new < f.old:
+            return True
     return False
 
 
