@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from rich.console import Console
 
-from metaingest.errors import ConfigError
+from metaingest.errors import ConfigError, SinkError
 
 from .render import render_changes, render_history, render_runs
 
@@ -158,7 +158,11 @@ async def _run(args: argparse.Namespace) -> int:
     from .queries import open_store
 
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-    async with await open_store(args.store) as store:
+    try:
+        store = await open_store(args.store)
+    except SinkError as exc:  # no store there, or not one this code can read: exit 2
+        raise ConfigError(str(exc)) from exc
+    async with store:
         if args.command == "changes":
             return await _changes(store, args, console)
         if args.command == "history":
