@@ -311,7 +311,7 @@ def _published(config: WorkflowConfig) -> str:
         return f"wrote {config.sink.path}"
     from metaingest.store.engine import describe
 
-    return f"published to {describe(config.sink.url.get_secret_value())}"
+    return f"published to {describe(config.sink.url)}"
 
 
 def _test_connection(args: argparse.Namespace) -> int:

@@ -264,10 +264,10 @@ class CatalogSinkConfig(_Strict):
     """The catalog store: entities with their history, changes and safe deletions."""
 
     type: Literal["catalog"] = Field(description="`catalog`")
-    url: SecretStr = Field(
-        default=SecretStr("sqlite+aiosqlite:///metaingest.db"),
+    url: str = Field(
+        default="sqlite+aiosqlite:///metaingest.db",
         description="SQLAlchemy async URL: `sqlite+aiosqlite:///file.db` or "
-        "`postgresql+asyncpg://user:${PGPASSWORD}@host/db`.",
+        "`postgresql+asyncpg://user:${PGPASSWORD}@host/db` (messages never show the password).",
     )
     lock_timeout: float = Field(
         default=60.0,

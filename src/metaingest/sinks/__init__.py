@@ -19,7 +19,7 @@ def create_sink(
 
         settings = settings or WorkflowSettings()
         return CatalogSink(
-            config.url.get_secret_value(),
+            config.url,
             lock_timeout=config.lock_timeout,
             delete_threshold=settings.delete_threshold,
             allow_mass_delete=settings.allow_mass_delete,
