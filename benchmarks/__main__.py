@@ -76,6 +76,16 @@ def _scaling(args: argparse.Namespace) -> None:
     asyncio.run(scaling(sizes, args.threads, args.keep, args.max_seconds, args.reuse))
 
 
+def _store(args: argparse.Namespace) -> None:
+    from . import store
+
+    if args.scaling:
+        sizes = [CatalogSize(*_ints(s.replace("x", ","))) for s in args.scaling.split(",")]
+        print(asyncio.run(store.scaling(sizes)))
+    else:
+        store.main_ratios(args.reps)
+
+
 def _report(args: argparse.Namespace) -> None:
     from .report import main as report_main
 
@@ -117,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the catalogs afterwards")
     p.add_argument("--reuse", action="store_true", help="use a catalog already built")
     p.set_defaults(func=_scaling)
+
+    p = sub.add_parser("store", help="catalog store runs / JSONL runs; --scaling: write time")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--scaling", default="", help="SxTxC,...: re-runs with 10 changed tables")
+    p.set_defaults(func=_store)
 
     p = sub.add_parser("report", help="README tables and the plot from results/*.json")
     p.set_defaults(func=_report)

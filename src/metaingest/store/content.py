@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -46,11 +47,17 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+@cache
+def _volatile_of(cls: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(sorted(VOLATILE & cls.model_fields.keys()))
+
+
 def serialize(entity: BaseModel) -> Serialized:
     """The stored form of an entity (pydantic's own JSON; fields that are None left out)."""
     serializer = entity.__pydantic_serializer__
     full = serializer.to_json(entity, exclude_none=True)
-    volatile = {name: getattr(entity, name, None) for name in VOLATILE}
+    # looked up by the class's fields: getattr of a missing name is slow on a pydantic model
+    volatile = {name: getattr(entity, name) for name in _volatile_of(type(entity))}
     if any(value is not None for value in volatile.values()):
         stable = serializer.to_json(entity, exclude_none=True, exclude=set(VOLATILE))
         figures = json.dumps(volatile, sort_keys=True).encode()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 # entity classes a batch may carry, by OpenMetadata's entity kind
 _KINDS = {"Table": "table", "StoredProcedure": "storedProcedure"}
 _CHUNK = 500
+# pending batches are compared with the store once this many entities or units are held
+_FLUSH_ENTITIES = 2000
+_FLUSH_UNITS = 32
 
 E = schema.entities
 
@@ -94,11 +98,16 @@ class Publisher:
         self._delivered: set[str] = set()  # those, and one child per schema (deletion rules)
         self._missing: dict[str, Any] = {}  # stored live entities this run did not deliver
         self._scope: RunScope | None = None
+        self._pending: list[tuple[str, list[tuple[str, BaseModel]]]] = []
+        self._held = 0
         self.counts = dict.fromkeys(
             ("added", "updated", "restored", "deleted", "withheld", "out_of_scope", "unchanged"),
             0,
         )
         self.received = 0
+        # what the store's writes cost: statements that write, and the commit (benchmarks)
+        self.write_seconds = 0.0
+        self.rows_written = 0
 
     async def _open(self) -> AsyncConnection:
         if self._conn is None:
@@ -119,31 +128,46 @@ class Publisher:
         return self._conn
 
     async def write(self, batch: SchemaBatch) -> None:
-        """Compare one schema's batch with the store and write what changed."""
+        """Take one schema's batch; compare and write pending batches once enough are held."""
         self._service = self._service or batch.database.service
         conn = await self._open()
+        database = batch.database
+        if database.fqn not in self._units:
+            self._units.add(database.fqn)
+            self._delivered.add(database.fqn)
+            self._pending.append((database.fqn, [("database", database)]))
+        entities: list[tuple[str, BaseModel]] = [("databaseSchema", batch.schema)]
+        entities.extend(_children(batch))
+        self._units.add(batch.fqn)
+        self._delivered.add(batch.fqn)
+        if len(entities) > 1:
+            self._delivered.add(str(getattr(entities[1][1], "fqn", "")))
+        self._pending.append((batch.fqn, entities))
+        self._held += len(entities)
+        if self._held >= _FLUSH_ENTITIES or len(self._pending) >= _FLUSH_UNITS:
+            await self._flush(conn)
+
+    async def _flush(self, conn: AsyncConnection) -> None:
+        """Compare the pending units with the store, a few statements for all of them.
+
+        Units are compared in groups rather than one by one: each statement is a hand-off
+        to the driver's thread (aiosqlite) or a round trip (asyncpg), and while extraction
+        keeps the event loop's thread busy each hand-off waits for the GIL.
+        """
+        pending, self._pending, self._held = self._pending, [], 0
+        if not pending:
+            return
         try:
-            database = batch.database
-            if database.fqn not in self._units:
-                self._units.add(database.fqn)
-                self._delivered.add(database.fqn)
-                await self._compare(conn, database.fqn, [("database", database)])
-            entities: list[tuple[str, BaseModel]] = [("databaseSchema", batch.schema)]
-            entities.extend(_children(batch))
-            self._units.add(batch.fqn)
-            self._delivered.add(batch.fqn)
-            if len(entities) > 1:
-                self._delivered.add(str(getattr(entities[1][1], "fqn", "")))
-            await self._compare(conn, batch.fqn, entities)
+            await self._compare(conn, pending)
         except sa.exc.SQLAlchemyError as exc:
             raise store_error(self._url, exc) from exc
 
     async def _compare(
-        self, conn: AsyncConnection, unit: str, delivered: list[tuple[str, BaseModel]]
+        self, conn: AsyncConnection, pending: list[tuple[str, list[tuple[str, BaseModel]]]]
     ) -> None:
-        stored = {
-            row.fqn: row
-            for row in await conn.execute(
+        stored: dict[str, Any] = {}
+        for chunk in _chunks([unit for unit, _ in pending]):
+            result = await conn.execute(
                 sa.select(
                     E.c.fqn,
                     E.c.kind,
@@ -154,9 +178,10 @@ class Publisher:
                     E.c.missing_since_run,
                     E.c.out_of_scope_run,
                     E.c.deleted_run,
-                ).where(E.c.unit_fqn == unit)
+                ).where(E.c.unit_fqn.in_(chunk))
             )
-        }
+            stored.update((row.fqn, row) for row in result)
+        delivered = [(unit, kind, entity) for unit, items in pending for kind, entity in items]
         run, at = self.run_id, now()
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -164,7 +189,7 @@ class Publisher:
         changes: list[dict[str, Any]] = []
         changed: dict[str, tuple[str, int]] = {}  # fqn -> (change, version): diff to compute
         self.received += len(delivered)
-        for kind, entity in delivered:
+        for unit, kind, entity in delivered:
             fqn: str = getattr(entity, "fqn")  # noqa: B009 - every entity kind has one
             is_view = getattr(entity, "table_type", None) in VIEW_TYPES
             ser = serialize(entity)
@@ -207,14 +232,21 @@ class Publisher:
                 self._missing[row.fqn] = row
         if changed:
             await self._diffs(conn, changed, changes)
-        if inserts:
-            await conn.execute(sa.insert(E), inserts)
-        if updates:
-            await conn.execute(_UPDATE, updates)
-        if versions:
-            await conn.execute(sa.insert(schema.versions), versions)
-        if changes:
-            await conn.execute(sa.insert(schema.changes), changes)
+        await self._execute(conn, sa.insert(E), inserts)
+        await self._execute(conn, _UPDATE, updates)
+        await self._execute(conn, sa.insert(schema.versions), versions)
+        await self._execute(conn, sa.insert(schema.changes), changes)
+
+    async def _execute(
+        self, conn: AsyncConnection, statement: sa.Executable, rows: list[dict[str, Any]]
+    ) -> None:
+        """Run one writing statement over ``rows`` (none: nothing to do), timed."""
+        if not rows:
+            return
+        started = time.perf_counter()
+        await conn.execute(statement, rows)
+        self.write_seconds += time.perf_counter() - started
+        self.rows_written += len(rows)
 
     async def _diffs(
         self, conn: AsyncConnection, changed: dict[str, tuple[str, int]], rows: list[dict[str, Any]]
@@ -239,9 +271,11 @@ class Publisher:
         """Plan and apply the deletions, record the run, commit the one transaction."""
         try:
             conn = await self._open()
+            await self._flush(conn)
             warnings: list[tuple[str, str]] = []
             if self._scope is not None:
                 warnings = await self._delete(conn, self._scope)
+            started = time.perf_counter()
             await conn.execute(
                 sa.update(schema.runs)
                 .where(schema.runs.c.id == self.run_id)
@@ -256,6 +290,7 @@ class Publisher:
                 )
             )
             await self._lock.commit()
+            self.write_seconds += time.perf_counter() - started
         except sa.exc.SQLAlchemyError as exc:
             raise store_error(self._url, exc) from exc
         finally:
@@ -335,29 +370,19 @@ class Publisher:
         self.counts["withheld"] = sum(1 for c in changes if c["change"] == "withheld")
         self.counts["out_of_scope"] = sum(1 for c in changes if c["change"] == "out_of_scope")
         key: sa.BindParameter[str] = sa.bindparam("key")
-        if rows:
-            await conn.execute(
-                sa.update(E)
-                .where(E.c.fqn == key)
-                .values(
-                    deleted_run=sa.bindparam("run"),
-                    deleted_at=sa.bindparam("at"),
-                    missing_since_run=sa.bindparam("run"),
-                ),
-                rows,
-            )
-        if flags:
-            await conn.execute(
-                sa.update(E)
-                .where(E.c.fqn == key)
-                .values(
-                    missing_since_run=sa.bindparam("missing"),
-                    out_of_scope_run=sa.bindparam("oos"),
-                ),
-                flags,
-            )
-        if changes:
-            await conn.execute(sa.insert(schema.changes), changes)
+        deleted = sa.update(E).where(E.c.fqn == key)
+        deleted = deleted.values(
+            deleted_run=sa.bindparam("run"),
+            deleted_at=sa.bindparam("at"),
+            missing_since_run=sa.bindparam("run"),
+        )
+        await self._execute(conn, deleted, rows)
+        flagged = sa.update(E).where(E.c.fqn == key)
+        flagged = flagged.values(
+            missing_since_run=sa.bindparam("missing"), out_of_scope_run=sa.bindparam("oos")
+        )
+        await self._execute(conn, flagged, flags)
+        await self._execute(conn, sa.insert(schema.changes), changes)
 
     async def _record_units(self, conn: AsyncConnection, scope: RunScope) -> None:
         rows: list[dict[str, Any]] = []
@@ -374,8 +399,7 @@ class Publisher:
             else:
                 status = "partial" if fqn in self._units else "failed"
             rows.append(_unit(self.run_id, fqn, "databaseSchema", status, fqn in self._units))
-        if rows:
-            await conn.execute(sa.insert(schema.run_units), rows)
+        await self._execute(conn, sa.insert(schema.run_units), rows)
 
     async def discard(self) -> None:
         """Roll back; record the run as ``discarded`` in a small transaction of its own."""
