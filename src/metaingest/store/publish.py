@@ -14,12 +14,10 @@ never the catalog.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -37,40 +35,20 @@ from . import schema
 from .content import Diff, diff, serialize
 from .engine import Locked, describe, store_error
 from .migrate import ensure_schema
+from .rows import UPDATE, bound, children, chunks, now
+from .rows import change as change_row
+from .rows import stored as version_content
+from .rows import unit as unit_row
 
-__all__ = ["Publisher", "now"]
+__all__ = ["Publisher"]
 
 log = logging.getLogger(__name__)
 
-# entity classes a batch may carry, by OpenMetadata's entity kind
-_KINDS = {"Table": "table", "StoredProcedure": "storedProcedure"}
-_CHUNK = 500
 # pending batches are compared with the store once this many entities or units are held
 _FLUSH_ENTITIES = 2000
 _FLUSH_UNITS = 32
 
 E = schema.entities
-
-
-def now() -> str:
-    """The current UTC time as stored (ISO 8601, milliseconds)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _children(batch: SchemaBatch) -> Iterator[tuple[str, BaseModel]]:
-    """Every entity under the batch's schema: tables, views, and any other kind it carries."""
-    for field in dataclasses.fields(batch):
-        value = getattr(batch, field.name)
-        if isinstance(value, tuple):
-            for item in value:
-                kind = _KINDS.get(type(item).__name__)
-                if kind is not None:
-                    yield kind, item
-
-
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
 
 
 class Publisher:
@@ -137,7 +115,7 @@ class Publisher:
             self._delivered.add(database.fqn)
             self._pending.append((database.fqn, [("database", database)]))
         entities: list[tuple[str, BaseModel]] = [("databaseSchema", batch.schema)]
-        entities.extend(_children(batch))
+        entities.extend(children(batch))
         self._units.add(batch.fqn)
         self._delivered.add(batch.fqn)
         if len(entities) > 1:
@@ -166,7 +144,7 @@ class Publisher:
         self, conn: AsyncConnection, pending: list[tuple[str, list[tuple[str, BaseModel]]]]
     ) -> None:
         stored: dict[str, Any] = {}
-        for chunk in _chunks([unit for unit, _ in pending]):
+        for chunk in chunks([unit for unit, _ in pending]):
             result = await conn.execute(
                 sa.select(
                     E.c.fqn,
@@ -205,16 +183,18 @@ class Publisher:
                 values.update(fqn=fqn, service=self._service, kind=kind, unit_fqn=unit)
                 values.update(version=1, first_seen_run=run, first_seen_at=at)
                 inserts.append(values)
-                versions.append({"fqn": fqn, "version": 1, "run_id": run, **_content(ser)})
-                changes.append(_change(run, fqn, kind, "added", 1))
+                versions.append({"fqn": fqn, "version": 1, "run_id": run, **version_content(ser)})
+                changes.append(change_row(run, fqn, kind, "added", 1))
                 self.counts["added"] += 1
                 continue
             if row.deleted_run is not None or row.content_hash != ser.content_hash:
                 change = "restored" if row.deleted_run is not None else "updated"
                 version = row.version + 1
                 changed[fqn] = (change, version)
-                versions.append({"fqn": fqn, "version": version, "run_id": run, **_content(ser)})
-                changes.append(_change(run, fqn, kind, change, version, fields=ser.content))
+                versions.append(
+                    {"fqn": fqn, "version": version, "run_id": run, **version_content(ser)}
+                )
+                changes.append(change_row(run, fqn, kind, change, version, fields=ser.content))
                 self.counts[change] += 1
             elif (
                 row.volatile_hash == ser.volatile_hash
@@ -226,14 +206,14 @@ class Publisher:
             else:
                 self.counts["unchanged"] += 1
                 version = row.version
-            updates.append({"b_key": fqn, "b_version": version, **_bound(values)})
+            updates.append({"b_key": fqn, "b_version": version, **bound(values)})
         for row in stored.values():  # stored under this unit, not delivered now
             if row.deleted_run is None:
                 self._missing[row.fqn] = row
         if changed:
             await self._diffs(conn, changed, changes)
         await self._execute(conn, sa.insert(E), inserts)
-        await self._execute(conn, _UPDATE, updates)
+        await self._execute(conn, UPDATE, updates)
         await self._execute(conn, sa.insert(schema.versions), versions)
         await self._execute(conn, sa.insert(schema.changes), changes)
 
@@ -253,7 +233,7 @@ class Publisher:
     ) -> None:
         """Replace each changed entity's new content (parked in ``fields``) by its diff."""
         old: dict[str, str] = {}
-        for chunk in _chunks(list(changed)):
+        for chunk in chunks(list(changed)):
             result = await conn.execute(sa.select(E.c.fqn, E.c.content).where(E.c.fqn.in_(chunk)))
             old.update((r.fqn, r.content) for r in result)
         for row in rows:
@@ -306,7 +286,7 @@ class Publisher:
             .distinct()
         )
         unread = sorted({u for (u,) in live_units} - self._units)
-        for chunk in _chunks(unread):
+        for chunk in chunks(unread):
             result = await conn.execute(
                 sa.select(
                     E.c.fqn,
@@ -353,15 +333,15 @@ class Publisher:
         for fqn in delete:
             entity = self._missing.pop(fqn)
             rows.append({"key": fqn, "run": run, "at": at})
-            changes.append(_change(run, fqn, entity.kind, "deleted", entity.version))
+            changes.append(change_row(run, fqn, entity.kind, "deleted", entity.version))
         for fqn in withheld:
             entity = self._missing.pop(fqn)
-            changes.append(_change(run, fqn, entity.kind, "withheld", entity.version))
+            changes.append(change_row(run, fqn, entity.kind, "withheld", entity.version))
             flags.append({"key": fqn, "missing": entity.missing_since_run or run, "oos": None})
         for fqn in out_of_scope:
             entity = self._missing.pop(fqn)
             if entity.out_of_scope_run is None:  # recorded once, when it leaves the scope
-                changes.append(_change(run, fqn, entity.kind, "out_of_scope", entity.version))
+                changes.append(change_row(run, fqn, entity.kind, "out_of_scope", entity.version))
                 flags.append({"key": fqn, "missing": entity.missing_since_run or run, "oos": run})
         for entity in self._missing.values():  # not read this run (a failed unit, say)
             if entity.missing_since_run is None:
@@ -389,7 +369,7 @@ class Publisher:
         for database in scope.plan.databases:
             fqn = database.database.fqn
             status = "filtered" if database.skipped_because is not None else "listed"
-            rows.append(_unit(self.run_id, fqn, "database", status, fqn in self._units))
+            rows.append(unit_row(self.run_id, fqn, "database", status, fqn in self._units))
         for discovered in scope.plan.units:
             fqn = discovered.unit.fqn
             if discovered.skipped_because is not None:
@@ -398,7 +378,7 @@ class Publisher:
                 status = "complete"
             else:
                 status = "partial" if fqn in self._units else "failed"
-            rows.append(_unit(self.run_id, fqn, "databaseSchema", status, fqn in self._units))
+            rows.append(unit_row(self.run_id, fqn, "databaseSchema", status, fqn in self._units))
         await self._execute(conn, sa.insert(schema.run_units), rows)
 
     async def discard(self) -> None:
@@ -430,47 +410,3 @@ class Publisher:
             await lock.commit()
         finally:
             await lock.rollback()
-
-
-_UPDATE = (
-    sa.update(E)
-    .where(E.c.fqn == sa.bindparam("b_key"))
-    .values(
-        is_view=sa.bindparam("b_is_view"),
-        version=sa.bindparam("b_version"),
-        content=sa.bindparam("b_content"),
-        content_hash=sa.bindparam("b_content_hash"),
-        volatile_hash=sa.bindparam("b_volatile_hash"),
-        last_written_run=sa.bindparam("b_last_written_run"),
-        missing_since_run=None,
-        out_of_scope_run=None,
-        deleted_run=None,
-        deleted_at=None,
-    )
-)
-
-
-def _bound(values: dict[str, Any]) -> dict[str, Any]:
-    return {f"b_{name}": value for name, value in values.items()}
-
-
-def _content(ser: Any) -> dict[str, str]:
-    return {"content": ser.content, "content_hash": ser.content_hash}
-
-
-def _change(
-    run: int | None, fqn: str, kind: str, change: str, version: int, fields: str | None = None
-) -> dict[str, Any]:
-    return {
-        "run_id": run,
-        "fqn": fqn,
-        "kind": kind,
-        "change": change,
-        "version": version,
-        "breaking": False,
-        "fields": fields,
-    }
-
-
-def _unit(run: int | None, fqn: str, kind: str, status: str, seen: bool) -> dict[str, Any]:
-    return {"run_id": run, "fqn": fqn, "kind": kind, "status": status, "seen": seen}
