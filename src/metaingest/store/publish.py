@@ -44,9 +44,10 @@ __all__ = ["Publisher"]
 
 log = logging.getLogger(__name__)
 
-# pending batches are compared with the store once this many entities or units are held
-_FLUSH_ENTITIES = 2000
-_FLUSH_UNITS = 32
+# pending batches are compared with the store once this many entities or units are held:
+# fewer hand-offs to the driver than one per batch, while memory holds a few batches only
+_FLUSH_ENTITIES = 300
+_FLUSH_UNITS = 8
 
 E = schema.entities
 
