@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,17 @@ async def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         assert changes[-1].breaking  # computed by the upgrade: a length went 40 -> 20
         assert not any(c.breaking for c in changes[:-1])
         assert [v.version for v in await store.history("svc.d.s.t")] == [1, 2]
+        # --since: a run id (the runs after it), or a time (UTC unless it has an offset)
+        assert [c.run for c in await store.changes(since=1)] == [2]
+        assert [c.run for c in await store.changes(since="2026-11-30T10:30")] == [2]
+        plus_two = datetime(2026, 11, 30, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+        assert [c.run for c in await store.changes(since=plus_two)] == [2]
+        assert len(await store.changes(since="2026-11-30")) == 4
+        assert await store.changes(since="2026-12-01T00:00") == []
+        assert [c.fqn for c in await store.changes(since=0, fqn="svc.d.s.*")] == [
+            "svc.d.s.t",
+            "svc.d.s.t",
+        ]
         (table,) = await store.entities("svc.d.s.t")
         assert table.last_seen_run == 2
     with sqlite3.connect(path) as conn:

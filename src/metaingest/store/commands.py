@@ -56,7 +56,8 @@ def add_arguments(commands: Any, parents: list[argparse.ArgumentParser]) -> None
     changes.add_argument(
         "--since",
         metavar="RUN|DATE",
-        help="changes of the runs after run id RUN, or published at or after DATE (ISO 8601)",
+        help="changes of the runs after run id RUN, or published at or after DATE "
+        "(ISO 8601; UTC unless it has an offset)",
     )
     changes.add_argument("--fqn", metavar="GLOB", help="only entities whose FQN matches GLOB")
     changes.add_argument(

@@ -14,7 +14,7 @@ import fnmatch
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Self
 
 import anyio
@@ -87,8 +87,7 @@ class Store:
         if isinstance(since, int):
             query = query.where(C.c.run_id > since)
         elif since is not None:
-            when = since.isoformat() if isinstance(since, datetime) else str(since)
-            query = query.where(R.c.ended_at >= when)
+            query = query.where(R.c.ended_at >= _stored_time(since))
         else:
             last = await self.last_run()
             if last is None:
@@ -224,6 +223,15 @@ class Store:
             )
             for row in rows
         ]
+
+
+def _stored_time(when: datetime | str) -> str:
+    """A date or time as the store writes times (UTC ISO 8601), for comparing."""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when.isoformat()
 
 
 def _has_glob(pattern: str) -> bool:
