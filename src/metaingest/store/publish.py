@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ from metaingest.errors import MetaingestError
 from metaingest.sinks.base import RunScope
 
 from . import schema
-from .content import Diff, diff, serialize
+from .content import Diff, Serialized, diff, serialize
 from .engine import Locked, describe, store_error
 from .migrate import ensure_schema
 from .rows import UPDATE, bound, children, chunks, now
@@ -45,11 +45,28 @@ __all__ = ["Publisher"]
 log = logging.getLogger(__name__)
 
 # pending batches are compared with the store once this many entities or units are held:
-# fewer hand-offs to the driver than one per batch, while memory holds a few batches only
-_FLUSH_ENTITIES = 300
-_FLUSH_UNITS = 8
+# fewer hand-offs to the driver than one per batch; entities wait serialized (their JSON),
+# not as models, so a group costs little memory
+_FLUSH_ENTITIES = 2000
+_FLUSH_UNITS = 32
 
 E = schema.entities
+
+
+class _Held(NamedTuple):
+    """One delivered entity, serialized, waiting to be compared with the store."""
+
+    unit: str
+    kind: str
+    fqn: str
+    is_view: bool
+    ser: Serialized
+
+
+def _held(unit: str, kind: str, entity: BaseModel) -> _Held:
+    fqn: str = getattr(entity, "fqn")  # noqa: B009 - every entity kind has one
+    is_view = getattr(entity, "table_type", None) in VIEW_TYPES
+    return _Held(unit, kind, fqn, is_view, serialize(entity))
 
 
 class Publisher:
@@ -77,8 +94,8 @@ class Publisher:
         self._delivered: set[str] = set()  # those, and one child per schema (deletion rules)
         self._missing: dict[str, Any] = {}  # stored live entities this run did not deliver
         self._scope: RunScope | None = None
-        self._pending: list[tuple[str, list[tuple[str, BaseModel]]]] = []
-        self._held = 0
+        self._pending: list[_Held] = []  # serialized, waiting to be compared
+        self._held_units = 0
         self.counts = dict.fromkeys(
             ("added", "updated", "restored", "deleted", "withheld", "out_of_scope", "unchanged"),
             0,
@@ -114,16 +131,17 @@ class Publisher:
         if database.fqn not in self._units:
             self._units.add(database.fqn)
             self._delivered.add(database.fqn)
-            self._pending.append((database.fqn, [("database", database)]))
-        entities: list[tuple[str, BaseModel]] = [("databaseSchema", batch.schema)]
-        entities.extend(children(batch))
+            self._pending.append(_held(database.fqn, "database", database))
         self._units.add(batch.fqn)
         self._delivered.add(batch.fqn)
-        if len(entities) > 1:
-            self._delivered.add(str(getattr(entities[1][1], "fqn", "")))
-        self._pending.append((batch.fqn, entities))
-        self._held += len(entities)
-        if self._held >= _FLUSH_ENTITIES or len(self._pending) >= _FLUSH_UNITS:
+        self._pending.append(_held(batch.fqn, "databaseSchema", batch.schema))
+        first = len(self._pending)
+        for kind, entity in children(batch):
+            self._pending.append(_held(batch.fqn, kind, entity))
+        if len(self._pending) > first:  # one child is enough for the empty-listing rule
+            self._delivered.add(self._pending[first].fqn)
+        self._held_units += 1
+        if len(self._pending) >= _FLUSH_ENTITIES or self._held_units >= _FLUSH_UNITS:
             await self._flush(conn)
 
     async def _flush(self, conn: AsyncConnection) -> None:
@@ -133,7 +151,7 @@ class Publisher:
         to the driver's thread (aiosqlite) or a round trip (asyncpg), and while extraction
         keeps the event loop's thread busy each hand-off waits for the GIL.
         """
-        pending, self._pending, self._held = self._pending, [], 0
+        pending, self._pending, self._held_units = self._pending, [], 0
         if not pending:
             return
         try:
@@ -141,11 +159,9 @@ class Publisher:
         except sa.exc.SQLAlchemyError as exc:
             raise store_error(self._url, exc) from exc
 
-    async def _compare(
-        self, conn: AsyncConnection, pending: list[tuple[str, list[tuple[str, BaseModel]]]]
-    ) -> None:
+    async def _compare(self, conn: AsyncConnection, delivered: list[_Held]) -> None:
         stored: dict[str, Any] = {}
-        for chunk in chunks([unit for unit, _ in pending]):
+        for chunk in chunks(sorted({held.unit for held in delivered})):
             result = await conn.execute(
                 sa.select(
                     E.c.fqn,
@@ -160,7 +176,6 @@ class Publisher:
                 ).where(E.c.unit_fqn.in_(chunk))
             )
             stored.update((row.fqn, row) for row in result)
-        delivered = [(unit, kind, entity) for unit, items in pending for kind, entity in items]
         run, at = self.run_id, now()
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -168,10 +183,7 @@ class Publisher:
         changes: list[dict[str, Any]] = []
         changed: dict[str, tuple[str, int]] = {}  # fqn -> (change, version): diff to compute
         self.received += len(delivered)
-        for unit, kind, entity in delivered:
-            fqn: str = getattr(entity, "fqn")  # noqa: B009 - every entity kind has one
-            is_view = getattr(entity, "table_type", None) in VIEW_TYPES
-            ser = serialize(entity)
+        for unit, kind, fqn, is_view, ser in delivered:
             row = stored.pop(fqn, None)
             values = {
                 "is_view": is_view,
