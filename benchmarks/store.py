@@ -17,6 +17,7 @@ source at threads 4, results in ``results/<date>-store.json``:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import tempfile
 import time
@@ -26,7 +27,7 @@ from typing import Any
 from . import catalog
 from .catalog import PG, CatalogSize
 from .measure import Sampler, measure, metaingest_spec, new_app_name, snapshot_source, summarise
-from .sweep import _environment, _exists, _write
+from .sweep import RESULTS, _environment, _exists, _write
 
 __all__ = ["ratios", "run_timed", "scaling"]
 
@@ -148,7 +149,14 @@ async def scaling(sizes: list[CatalogSize]) -> Path:
                 row["process_s"] = round(time.perf_counter() - started, 3)
                 rows.append(row)
                 print(json.dumps({k: row[k] for k in _SHOWN if k in row}))
-    return _write("store-scaling", {"environment": _environment(source), "runs": rows})
+    # one file per day: a later call (a bigger catalog built meanwhile) adds its catalogs
+    done = {row["catalog"] for row in rows}
+    path = RESULTS / f"{dt.date.today().isoformat()}-store-scaling.json"
+    earlier = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"runs": []}
+    kept = [row for row in earlier["runs"] if row["catalog"] not in done]
+    environments = [e for e in earlier.get("environments", []) if e]
+    environments.append({"catalogs": sorted(done), **_environment(source)})
+    return _write("store-scaling", {"environments": environments, "runs": kept + rows})
 
 
 _SHOWN = ("catalog", "run", "wall", "sink_s", "store_write_s", "rows_written", "max_rss_mb")

@@ -152,6 +152,8 @@ async def test_adds_alters_renames_and_drops_are_recorded_exactly(
             "s3.w",
         }
         history = await store.history(f"{db}.s1.t_alter")
+        types = [{c["name"]: c["data_type"] for c in v.content["columns"]}["c"] for v in history]
+        assert types == ["INT", "BIGINT"]
         assert [(v.version, v.change.change if v.change else None) for v in history] == [
             (1, "added"),
             (2, "updated"),

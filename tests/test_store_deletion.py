@@ -160,6 +160,8 @@ async def test_a_dropped_and_recreated_table_is_restored_with_its_history(
     async with await open_store(url) as store:
         versions = await store.history(f"{db}.s1.t2")
         assert [v.version for v in versions] == [1, 2]
+        columns = [[c["name"] for c in v.content["columns"]] for v in versions]
+        assert columns == [["a"], ["a", "b"]]  # each version's own content
         events = [e.change for e in await store.events(f"{db}.s1.t2")]
         assert events == ["added", "deleted", "restored"]
         (entity,) = await store.entities(f"{db}.s1.t2")

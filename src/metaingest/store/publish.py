@@ -35,7 +35,7 @@ from . import schema
 from .content import Diff, Serialized, diff, serialize
 from .engine import Locked, describe, store_error
 from .migrate import ensure_schema
-from .rows import UPDATE, bound, children, chunks, now
+from .rows import SUPERSEDE, UPDATE, bound, children, chunks, now
 from .rows import change as change_row
 from .rows import stored as version_content
 from .rows import unit as unit_row
@@ -254,6 +254,12 @@ class Publisher:
                 found: Diff = diff(json.loads(old[row["fqn"]]), json.loads(row["fields"]))
                 row["fields"] = json.dumps(found.to_json())
                 row["breaking"] = found.breaking
+        # the superseded version keeps its content now (the current one's is in entities)
+        superseded = [
+            {"b_fqn": fqn, "b_version": version - 1, "b_content": old[fqn]}
+            for fqn, (_, version) in changed.items()
+        ]
+        await self._execute(conn, SUPERSEDE, superseded)
 
     def set_scope(self, scope: RunScope) -> None:
         """Keep the run's scope for the deletions at commit."""

@@ -105,8 +105,9 @@ class Store:
     async def history(self, fqn: str) -> list[Version]:
         """Every version of one entity, oldest first, each with the change that made it."""
         rows = await self._rows(
-            sa.select(V, R.c.ended_at)
+            sa.select(V, R.c.ended_at, E.c.content.label("current"))
             .join(R, R.c.id == V.c.run_id)
+            .join(E, E.c.fqn == V.c.fqn)
             .where(V.c.fqn == fqn)
             .order_by(V.c.version)
         )
@@ -129,7 +130,7 @@ class Store:
                 row.version,
                 row.run_id,
                 row.ended_at or "",
-                json.loads(row.content),
+                json.loads(row.content or row.current),  # "": the current version
                 made.get((row.run_id, row.version)),
             )
             for row in rows

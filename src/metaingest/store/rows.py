@@ -15,7 +15,18 @@ from metaingest.connectors.base import SchemaBatch
 from . import schema
 from .content import Serialized
 
-__all__ = ["CHUNK", "UPDATE", "bound", "change", "children", "chunks", "now", "stored", "unit"]
+__all__ = [
+    "CHUNK",
+    "SUPERSEDE",
+    "UPDATE",
+    "bound",
+    "change",
+    "children",
+    "chunks",
+    "now",
+    "stored",
+    "unit",
+]
 
 E = schema.entities
 
@@ -72,8 +83,25 @@ def bound(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def stored(ser: Serialized) -> dict[str, str]:
-    """The content columns of a version row."""
-    return {"content": ser.content, "content_hash": ser.content_hash}
+    """The content columns of a new (current) version row.
+
+    The current version's content is the entity's (``entities.content``); its version row
+    holds "" until a newer version supersedes it (``SUPERSEDE``), so a first run writes each
+    entity's content once, not twice.
+    """
+    return {"content": "", "content_hash": ser.content_hash}
+
+
+# a superseded version row gets the content it had (bound as b_fqn, b_version, b_content)
+SUPERSEDE = (
+    sa.update(schema.versions)
+    .where(
+        schema.versions.c.fqn == sa.bindparam("b_fqn"),
+        schema.versions.c.version == sa.bindparam("b_version"),
+        schema.versions.c.content == "",
+    )
+    .values(content=sa.bindparam("b_content"))
+)
 
 
 def change(

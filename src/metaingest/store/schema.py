@@ -7,7 +7,8 @@
   whose entities the run delivered. An entity's *last seen* is derived from these rows (see
   ``queries``), so an unchanged re-run writes one row per unit and nothing per entity.
 - ``entities``: the current state of each entity by FQN.
-- ``versions``: every version of every entity (the current one included).
+- ``versions``: every version of every entity; the current one's content is "" there (it
+  is the entity's), and is written when a newer version supersedes it.
 - ``changes``: what each run changed: ``added``, ``updated``, ``deleted``, ``restored``, and
   the deletions it did not make: ``withheld`` (fail-safe) and ``out_of_scope`` (a filter).
 """
