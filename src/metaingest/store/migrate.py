@@ -8,9 +8,9 @@ code is refused.
 Version history:
 
 1. entities, versions, runs, changes.
-2. ``run_units`` (what each run listed, read, failed or filtered; *last seen* derives from
-   it); ``entities.missing_since_run`` and ``out_of_scope_run``; ``changes.breaking``,
-   computed for the changes version 1 recorded.
+2. ``runs.units`` (the schemas each run read whole, with errors, failed on or filtered);
+   ``entities.missing_since_run`` (*last seen* derives from it) and ``out_of_scope_run``;
+   ``changes.breaking``, computed for the changes version 1 recorded.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ async def _to_v2(conn: AsyncConnection) -> None:
         ("entities", "missing_since_run", "INTEGER"),
         ("entities", "out_of_scope_run", "INTEGER"),
         ("changes", "breaking", "BOOLEAN NOT NULL DEFAULT FALSE"),
+        ("runs", "units", "TEXT NOT NULL DEFAULT '{}'"),
     ):
         await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
-    await conn.run_sync(lambda c: schema.run_units.create(c))
     changes = schema.changes
     rows = await conn.execute(
         sa.select(changes.c.id, changes.c.fields).where(changes.c.fields.is_not(None))

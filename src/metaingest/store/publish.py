@@ -38,7 +38,6 @@ from .migrate import ensure_schema
 from .rows import SUPERSEDE, UPDATE, bound, children, chunks, now
 from .rows import change as change_row
 from .rows import stored as version_content
-from .rows import unit as unit_row
 
 __all__ = ["Publisher"]
 
@@ -271,9 +270,7 @@ class Publisher:
         try:
             conn = await self._open()
             await self._flush(conn)
-            warnings: list[tuple[str, str]] = []
-            if self._scope is not None:
-                warnings = await self._delete(conn, self._scope)
+            warnings = await self._delete(conn, self._scope)
             started = time.perf_counter()
             await conn.execute(
                 sa.update(schema.runs)
@@ -284,6 +281,7 @@ class Publisher:
                     started_at=self._started,
                     ended_at=now(),
                     config_digest=self._scope.config_digest if self._scope else None,
+                    units=json.dumps(self._units_of(self._scope) if self._scope else {}),
                     counts=json.dumps(self.counts),
                     warnings=json.dumps([{"fqn": f, "message": m} for f, m in warnings]),
                 )
@@ -297,8 +295,13 @@ class Publisher:
             with anyio.CancelScope(shield=True):
                 await self._lock.rollback()
 
-    async def _delete(self, conn: AsyncConnection, scope: RunScope) -> list[tuple[str, str]]:
-        service = scope.service
+    async def _delete(self, conn: AsyncConnection, scope: RunScope | None) -> list[tuple[str, str]]:
+        """Gather what this run did not deliver; delete by the rules if the scope is known.
+
+        Without a scope (the sink used without a workflow) nothing is deleted, but what was
+        not delivered is still marked missing, so that *last seen* stays true.
+        """
+        service = scope.service if scope is not None else self._service or ""
         live_units = await conn.execute(
             sa.select(E.c.unit_fqn)
             .where(E.c.service == service, E.c.deleted_run.is_(None))
@@ -324,6 +327,9 @@ class Publisher:
                 .where(E.c.service == service, E.c.deleted_run.is_(None))
             )
         ).scalar_one() - (self.counts["added"] + self.counts["restored"])
+        if scope is None:
+            await self._apply(conn, (), (), ())
+            return []
         known = [Known(r.fqn, r.kind, bool(r.is_view)) for r in self._missing.values()]
         plan = plan_deletions(
             scope,
@@ -334,7 +340,6 @@ class Publisher:
             live=live,
         )
         await self._apply(conn, plan.delete, plan.withheld, plan.out_of_scope)
-        await self._record_units(conn, scope)
         for where, message in plan.warnings:
             log.warning("%s: %s", where, message, extra={"fqn": where})
             scope.report.add_issue("warning", where, message)
@@ -383,12 +388,9 @@ class Publisher:
         await self._execute(conn, flagged, flags)
         await self._execute(conn, sa.insert(schema.changes), changes)
 
-    async def _record_units(self, conn: AsyncConnection, scope: RunScope) -> None:
-        rows: list[dict[str, Any]] = []
-        for database in scope.plan.databases:
-            fqn = database.database.fqn
-            status = "filtered" if database.skipped_because is not None else "listed"
-            rows.append(unit_row(self.run_id, fqn, "database", status, fqn in self._units))
+    def _units_of(self, scope: RunScope) -> dict[str, list[str]]:
+        """The run's schemas by what became of them (one JSON value in the run's row)."""
+        units: dict[str, list[str]] = {"complete": [], "partial": [], "failed": [], "filtered": []}
         for discovered in scope.plan.units:
             fqn = discovered.unit.fqn
             if discovered.skipped_because is not None:
@@ -397,8 +399,11 @@ class Publisher:
                 status = "complete"
             else:
                 status = "partial" if fqn in self._units else "failed"
-            rows.append(unit_row(self.run_id, fqn, "databaseSchema", status, fqn in self._units))
-        await self._execute(conn, sa.insert(schema.run_units), rows)
+            units[status].append(fqn)
+        filtered = [d.database.fqn for d in scope.plan.databases if d.skipped_because]
+        if filtered:
+            units["filtered_databases"] = filtered
+        return units
 
     async def discard(self) -> None:
         """Roll back; record the run as ``discarded`` in a small transaction of its own."""

@@ -3,13 +3,13 @@
 ``await open_store(url)`` returns a ``Store`` (an async context manager). Opening upgrades an
 older store in place (under the write lock); a database without a store is an error.
 
-An entity's *last seen* run is derived, not written per run: the latest run whose unit (the
-entity's schema; a database's own listing) was delivered, before the run from which the
-entity went missing (``missing_since_run``), or the run that last wrote it.
+An entity's *last seen* run is derived, not written per run: its service's latest published
+run, or, when a run did not deliver it (``missing_since_run``), the latest one before that.
 """
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import json
 from collections import defaultdict
@@ -32,7 +32,7 @@ from .models import CHANGES, Change, EntityRecord, RunRecord, Version
 
 __all__ = ["Store", "open_store"]
 
-E, C, R, U, V = schema.entities, schema.changes, schema.runs, schema.run_units, schema.versions
+E, C, R, V = schema.entities, schema.changes, schema.runs, schema.versions
 _NEVER = 2**62
 
 
@@ -148,29 +148,25 @@ class Store:
 
     async def entities(self, pattern: str = "*", *, deleted: bool = False) -> list[EntityRecord]:
         """Current entities whose FQN matches the glob ``pattern`` (deleted ones on request)."""
-        seen = (
-            sa.select(sa.func.max(U.c.run_id))
-            .where(
-                U.c.fqn == E.c.unit_fqn,
-                U.c.seen.is_(True),
-                U.c.run_id < sa.func.coalesce(E.c.missing_since_run, _NEVER),
-            )
-            .scalar_subquery()
-        )
-        query = sa.select(E, seen.label("seen_run")).order_by(E.c.fqn)
+        query = sa.select(E).order_by(E.c.fqn)
         if not deleted:
             query = query.where(E.c.deleted_run.is_(None))
         if not _has_glob(pattern):
             query = query.where(E.c.fqn == pattern)
         rows = [r for r in await self._rows(query) if fnmatch.fnmatchcase(r.fqn, pattern)]
-        runs = await self._ended(
-            {r.seen_run for r in rows}
-            | {r.last_written_run for r in rows}
-            | {r.first_seen_run for r in rows}
-        )
+        published: dict[str, list[int]] = defaultdict(list)
+        for service in sorted({r.service for r in rows}):
+            result = await self._rows(
+                sa.select(R.c.id)
+                .where(R.c.service == service, R.c.status == "published")
+                .order_by(R.c.id)
+            )
+            published[service] = [run for (run,) in result]
+        seen = {r.fqn: _last_seen(r, published[r.service]) for r in rows}
+        runs = await self._ended(set(seen.values()) | {r.first_seen_run for r in rows})
         out = []
         for row in rows:
-            last = max(row.last_written_run, row.seen_run or 0)
+            last = seen[row.fqn]
             out.append(
                 EntityRecord(
                     row.fqn,
@@ -200,16 +196,6 @@ class Store:
     async def runs(self, limit: int = 20) -> list[RunRecord]:
         """The latest ``limit`` runs, newest first, with their units by status."""
         rows = await self._rows(sa.select(R).order_by(R.c.id.desc()).limit(limit))
-        units: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        ids = [row.id for row in rows]
-        if ids:
-            query = (
-                sa.select(U.c.run_id, U.c.fqn, U.c.status)
-                .where(U.c.run_id.in_(ids), U.c.kind == "databaseSchema")
-                .order_by(U.c.fqn)
-            )
-            for unit in await self._rows(query):
-                units[unit.run_id][unit.status].append(unit.fqn)
         return [
             RunRecord(
                 row.id,
@@ -219,7 +205,7 @@ class Store:
                 row.ended_at,
                 row.config_digest,
                 json.loads(row.counts),
-                {k: tuple(v) for k, v in units[row.id].items()},
+                {k: tuple(v) for k, v in json.loads(row.units).items() if v},
                 tuple((w["fqn"], w["message"]) for w in json.loads(row.warnings)),
             )
             for row in rows
@@ -233,6 +219,13 @@ def _stored_time(when: datetime | str) -> str:
     if when.tzinfo is not None:
         when = when.astimezone(UTC).replace(tzinfo=None)
     return when.isoformat()
+
+
+def _last_seen(row: sa.Row[Any], published: list[int]) -> int:
+    """The last published run that delivered the entity (see the module's docstring)."""
+    before = row.missing_since_run if row.missing_since_run is not None else _NEVER
+    at = bisect.bisect_left(published, before)
+    return int(max(row.last_written_run, published[at - 1] if at else 0))
 
 
 def _has_glob(pattern: str) -> bool:

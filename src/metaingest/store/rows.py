@@ -25,7 +25,6 @@ __all__ = [
     "chunks",
     "now",
     "stored",
-    "unit",
 ]
 
 E = schema.entities
@@ -117,8 +116,3 @@ def change(
         "breaking": False,
         "fields": fields,
     }
-
-
-def unit(run: int | None, fqn: str, kind: str, status: str, seen: bool) -> dict[str, Any]:
-    """A ``run_units`` row."""
-    return {"run_id": run, "fqn": fqn, "kind": kind, "status": status, "seen": seen}

@@ -1,12 +1,13 @@
 """The store's own tables (schema version 2) as SQLAlchemy Core metadata.
 
 - ``store_meta``: ``schema_version`` and other store-wide keys.
-- ``runs``: one row per run (service, status, start/end, config digest, counts, warnings).
-- ``run_units``: per run, each database and schema the run listed and what became of it
-  (``complete``, ``partial``, ``failed``, ``filtered``, ``listed``); ``seen`` marks the units
-  whose entities the run delivered. An entity's *last seen* is derived from these rows (see
-  ``queries``), so an unchanged re-run writes one row per unit and nothing per entity.
-- ``entities``: the current state of each entity by FQN.
+- ``runs``: one row per run (service, status, start/end, config digest, counts, warnings,
+  and ``units``: the schemas it read whole, read with errors, failed on, or filtered, as
+  JSON lists in that one row).
+- ``entities``: the current state of each entity by FQN. ``missing_since_run`` is set when a
+  run does not deliver it (failed, filtered, withheld, deleted) and cleared when one does: an
+  entity's *last seen* run derives from it and the service's published runs (``queries``),
+  so an unchanged re-run writes nothing per entity.
 - ``versions``: every version of every entity; the current one's content is "" there (it
   is the entity's), and is written when a newer version supersedes it.
 - ``changes``: what each run changed: ``added``, ``updated``, ``deleted``, ``restored``, and
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["SCHEMA_VERSION", "changes", "entities", "metadata", "run_units", "runs", "versions"]
+__all__ = ["SCHEMA_VERSION", "changes", "entities", "metadata", "runs", "versions"]
 
 SCHEMA_VERSION = 2
 
@@ -41,17 +42,7 @@ runs = sa.Table(
     sa.Column("config_digest", sa.Text),
     sa.Column("counts", sa.Text, nullable=False, server_default="{}"),
     sa.Column("warnings", sa.Text, nullable=False, server_default="[]"),
-)
-
-run_units = sa.Table(
-    "run_units",
-    metadata,
-    sa.Column("run_id", sa.Integer, primary_key=True),
-    sa.Column("fqn", sa.Text, primary_key=True),
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("seen", sa.Boolean, nullable=False),
-    sa.Index("ix_run_units_fqn", "fqn", "run_id"),
+    sa.Column("units", sa.Text, nullable=False, server_default="{}"),
 )
 
 entities = sa.Table(
