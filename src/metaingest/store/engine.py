@@ -63,8 +63,9 @@ def connect_engine(url: str) -> AsyncEngine:
     try:
         engine = create_async_engine(parsed, **options)
     except ModuleNotFoundError as exc:
-        extra = "postgres" if backend == "postgresql" else "sqlite"
-        raise MissingDependencyError(exc.name or parsed.get_driver_name(), extra) from exc
+        if backend == "postgresql":
+            raise MissingDependencyError(exc.name or "asyncpg", "postgres") from exc
+        raise SinkError(f"catalog store: the {exc.name!r} driver is missing (reinstall)") from exc
     except (ArgumentError, SQLAlchemyError) as exc:
         raise store_error(url, exc) from exc
     if backend == "sqlite":
