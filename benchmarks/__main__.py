@@ -111,6 +111,15 @@ def _lag_render(args: argparse.Namespace) -> None:
 
     print(render(args.lag and Path(args.lag), args.ab and Path(args.ab)))
 
+def _store(args: argparse.Namespace) -> None:
+    from . import store
+
+    if args.scaling:
+        sizes = [CatalogSize(*_ints(s.replace("x", ","))) for s in args.scaling.split(",")]
+        print(asyncio.run(store.scaling(sizes)))
+    else:
+        store.main_ratios(args.reps)
+
 
 def _report(args: argparse.Namespace) -> None:
     from .report import main as report_main
@@ -178,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lag", help="results/<date>-lag.json")
     p.add_argument("--ab", help="results/<date>-lag-ab.json")
     p.set_defaults(func=_lag_render)
+
+    p = sub.add_parser("store", help="catalog store runs / JSONL runs; --scaling: write time")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--scaling", default="", help="SxTxC,...: re-runs with 10 changed tables")
+    p.set_defaults(func=_store)
 
     p = sub.add_parser("report", help="README tables and the plot from results/*.json")
     p.set_defaults(func=_report)

@@ -43,6 +43,7 @@ from .regexcheck import nested_repetition
 from .yamlload import load_yaml
 
 __all__ = [
+    "CatalogSinkConfig",
     "FilterPattern",
     "JsonlSinkConfig",
     "MysqlSource",
@@ -300,6 +301,25 @@ class JsonlSinkConfig(_Strict):
         return path.expanduser()
 
 
+class CatalogSinkConfig(_Strict):
+    """The catalog store: entities with their history, changes and safe deletions."""
+
+    type: Literal["catalog"] = Field(description="`catalog`")
+    url: str = Field(
+        default="sqlite+aiosqlite:///metaingest.db",
+        description="SQLAlchemy async URL: `sqlite+aiosqlite:///file.db` or "
+        "`postgresql+asyncpg://user:${PGPASSWORD}@host/db` (messages never show the password).",
+    )
+    lock_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a run waits for another run's publish to the same store.",
+    )
+
+
+SinkConfig = Annotated[JsonlSinkConfig | CatalogSinkConfig, Field(discriminator="type")]
+
+
 class WorkflowSettings(_Strict):
     """Run-wide settings."""
 
@@ -333,7 +353,7 @@ class WorkflowConfig(_Strict):
     """A whole workflow file."""
 
     source: SourceConfig = Field(description="Where the catalog comes from.")
-    sink: JsonlSinkConfig = Field(description="Where the entities go.")
+    sink: SinkConfig = Field(description="Where the entities go.")
     workflow: WorkflowSettings = Field(
         default_factory=WorkflowSettings, description="Run-wide settings."
     )
@@ -345,6 +365,10 @@ class WorkflowConfig(_Strict):
     def with_strict(self, strict: bool = True) -> WorkflowConfig:
         """A copy with ``workflow.strict`` replaced."""
         return self._with("workflow", "strict", strict)
+
+    def with_allow_mass_delete(self, allow: bool = True) -> WorkflowConfig:
+        """A copy with ``workflow.allow_mass_delete`` replaced."""
+        return self._with("workflow", "allow_mass_delete", allow)
 
     def _with(self, section: str, key: str, value: Any) -> WorkflowConfig:
         # Revalidate the models as they are (secrets stay SecretStr): never re-interpolate.

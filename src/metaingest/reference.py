@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from metaingest.config import (
+    CatalogSinkConfig,
     FilterPattern,
     JsonlSinkConfig,
     MysqlSource,
@@ -34,6 +35,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("source (type: sqlalchemy)", SqlAlchemySource),
     ("database_filter, schema_filter, table_filter", FilterPattern),
     ("sink (type: jsonl)", JsonlSinkConfig),
+    ("sink (type: catalog)", CatalogSinkConfig),
     ("workflow", WorkflowSettings),
 ]
 

@@ -244,13 +244,19 @@ class Workflow:
                 )
                 counting = _Counting(receive, lambda batch: self._count(batch, seen))
                 counting.after = tracker.changed
+                consumer_error: MetaingestError | None = None
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(runner.run, units, send)
                     async with receive:
-                        yield counting
+                        try:
+                            yield counting
+                        except MetaingestError as exc:  # the sink failed: raised below, whole
+                            consumer_error = exc  # (not wrapped in the task group's group)
                     if not counting.exhausted:  # the caller stopped early: stop the units
-                        self.report.cancelled = True
+                        self.report.cancelled = consumer_error is None
                         tg.cancel_scope.cancel()
+                if consumer_error is not None:
+                    raise consumer_error
                 if runner.fatal is not None:
                     raise runner.fatal
         except anyio.get_cancelled_exc_class():
