@@ -30,7 +30,9 @@ def demo(tmp_path: Path) -> Path:
 def ingest(demo: Path) -> None:
     done = run_cli("ingest", "-c", "catalog.yaml", cwd=demo)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.rstrip().endswith("published to sqlite+aiosqlite:///out/metaingest.db")
+    assert done.stdout.rstrip().endswith(
+        "wrote the catalog store sqlite+aiosqlite:///out/metaingest.db"
+    )
 
 
 def test_changes_json_follows_its_schema_and_exit_code_reports_drift(demo: Path) -> None:

@@ -355,7 +355,7 @@ class Workflow:
         ``metaingest.errors``; whatever the sink raises arrives as a ``SinkError``.
         """
         self._start()
-        sink = self._sink or create_sink(self.config.sink)
+        sink = self._sink or create_sink(self.config.sink, self.config.workflow)
         with single_error():
             if isinstance(sink, CheckedSink):
                 await anyio.to_thread.run_sync(sink.check)
