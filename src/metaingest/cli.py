@@ -161,6 +161,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("-c", "--config", required=True, help="workflow YAML file")
 
+    convert = commands.add_parser(
+        "convert",
+        help="print the native workflow an OpenMetadata workflow file maps to",
+        description="Read an OpenMetadata `metadata ingest -c` workflow file and print the "
+        "equivalent native workflow YAML (${VAR} references are kept, never expanded).",
+        epilog="example:\n  python -m metaingest convert om-workflow.yaml > workflow.yaml",
+        formatter_class=raw,
+    )
+    convert.add_argument("path", help="OpenMetadata workflow YAML file")
+
     schema = commands.add_parser(
         "schema",
         help="print the JSON Schema of the workflow file",
@@ -291,7 +301,8 @@ def _run_ingest(args: argparse.Namespace) -> int:
         else:
             print_summary(report, sys.stdout, args.report)
         if code == EXIT_OK:
-            print(f"wrote {config.sink.path}")
+            sink = config.sink
+            print(f"wrote {sink.path if sink.type == 'jsonl' else sink.host_port}")
     return code
 
 
@@ -325,6 +336,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(reference_markdown(), end="")
             else:
                 print(json.dumps(WorkflowConfig.model_json_schema(), indent=2))
+            return EXIT_OK
+        if args.command == "convert":
+            from metaingest.openmetadata.convert import convert_file
+
+            text, warnings = convert_file(args.path)
+            for warning in warnings:
+                print(f"metaingest: warning: {warning}", file=sys.stderr)
+            print(text, end="")
             return EXIT_OK
         if args.command == "validate":
             config = load_config(args.config)

@@ -27,7 +27,7 @@ from .plan import DiscoveredDatabase, DiscoveredUnit, Plan
 from .redact import Redactor, secrets_of
 from .report import Report
 from .runner import Runner
-from .sinks import RunScope, ScopedSink, Sink, create_sink
+from .sinks import OpenableSink, RunScope, ScopedSink, Sink, create_sink
 
 __all__ = ["DiscoveredDatabase", "DiscoveredUnit", "Plan", "Workflow", "ingest"]
 
@@ -245,6 +245,8 @@ class Workflow:
         sink = self._sink or create_sink(self.config.sink)
         committed = False
         try:
+            if isinstance(sink, OpenableSink):  # a destination that cannot work stops us here
+                await sink.open(self.config, self.report)
             async with self.stream() as batches:
                 async for batch in batches:
                     await sink.write(batch)

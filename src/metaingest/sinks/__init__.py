@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from metaingest.config import JsonlSinkConfig
+from metaingest.config import JsonlSinkConfig, MetadataRestSinkConfig
 
-from .base import RunScope, ScopedSink, Sink
+from .base import OpenableSink, RunScope, ScopedSink, Sink
 from .jsonl import JsonlSink
 
-__all__ = ["JsonlSink", "RunScope", "ScopedSink", "Sink", "create_sink"]
+__all__ = ["JsonlSink", "OpenableSink", "RunScope", "ScopedSink", "Sink", "create_sink"]
 
 
-def create_sink(config: JsonlSinkConfig) -> Sink:
+def create_sink(config: JsonlSinkConfig | MetadataRestSinkConfig) -> Sink:
     """Build the sink for a validated sink config."""
+    if isinstance(config, MetadataRestSinkConfig):
+        from .metadata_rest import MetadataRestSink
+
+        return MetadataRestSink(config)
     return JsonlSink(config.path, format=config.format)

@@ -11,6 +11,10 @@ A sink that keeps state between runs and may delete what a run no longer sees (t
 store, an OpenMetadata server) also implements ``ScopedSink.set_scope``: just before a commit
 the workflow hands it the run's ``RunScope`` — what was discovered, filtered, read whole or
 failed — so that it deletes only inside what this run read completely.
+
+A sink whose destination can be checked up front (a server: URL, TLS, token) also implements
+``OpenableSink.open``: the workflow calls it once, before the source is touched, so a
+destination that cannot work stops the run before any extraction.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from metaingest.config import WorkflowConfig
 from metaingest.connectors.base import SchemaBatch
 from metaingest.plan import Plan
 from metaingest.report import Report
 
-__all__ = ["RunScope", "ScopedSink", "Sink"]
+__all__ = ["OpenableSink", "RunScope", "ScopedSink", "Sink"]
 
 
 class Sink(Protocol):
@@ -77,4 +82,13 @@ class ScopedSink(Sink, Protocol):
 
     async def set_scope(self, scope: RunScope) -> None:
         """Receive the run's scope; called once, only for a run about to be committed."""
+        ...
+
+
+@runtime_checkable
+class OpenableSink(Sink, Protocol):
+    """A sink that checks its destination before the run reads anything."""
+
+    async def open(self, config: WorkflowConfig, report: Report) -> None:
+        """Check the destination (raise ConfigError if unusable); keep the run's report."""
         ...
