@@ -18,6 +18,7 @@ from pydantic_core import PydanticUndefined
 from metaingest.config import (
     FilterPattern,
     JsonlSinkConfig,
+    MetadataRestSinkConfig,
     MysqlSource,
     PostgresSource,
     SqlAlchemySource,
@@ -34,6 +35,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("source (type: sqlalchemy)", SqlAlchemySource),
     ("database_filter, schema_filter, table_filter", FilterPattern),
     ("sink (type: jsonl)", JsonlSinkConfig),
+    ("sink (type: metadata-rest)", MetadataRestSinkConfig),
     ("workflow", WorkflowSettings),
 ]
 

@@ -84,7 +84,15 @@ def _message(error: ValidationError) -> str:
 
 def check(ref: str, instance: Any, where: str) -> None:
     """Raise ConfigError for the most relevant violation of ``instance`` against ``ref``."""
-    error = best_match(_validator(ref).iter_errors(instance))
+    # A ``oneOf`` whose instance matches several branches (MySQL's ``authType: {password}``
+    # fits basicAuth and gcpCloudSqlConfig) is accepted, as OpenMetadata's own models (first
+    # match of a Union) accept it.
+    errors = (
+        e
+        for e in _validator(ref).iter_errors(instance)
+        if not (e.validator == "oneOf" and "is valid under each of" in str(e.message))
+    )
+    error = best_match(errors)
     if error is None:
         return
     path = error.absolute_path
