@@ -9,8 +9,9 @@ Create*Request, vendored in tests/openmetadata_schemas: 400 with every violation
 ``PUT <collection>/restore``. Every request needs ``Authorization: Bearer <token>`` (401).
 
 Faults, for the retry tests: ``server.latency`` (seconds per request), ``server.inject(kind,
-count, method=None)`` queues ``count`` faults for the next matching requests: ``"429"``
-(with ``Retry-After``), ``"503"``, ``"drop"`` (the connection is closed with no answer);
+count, method=None, every=1)`` answers ``count`` of the matching requests (every ``every``-th
+one) with a fault: ``"429"`` (with ``Retry-After``), ``"503"``, ``"drop"`` (the connection
+is closed with no answer);
 ``server.reject(fqn)`` answers 400 to every PUT of that entity (a non-retriable refusal).
 ``server.requests`` counts requests by (method, route); ``server.log`` keeps them in order.
 """
@@ -87,7 +88,7 @@ class OMServer:
         self.requests: Counter[tuple[str, str]] = Counter()
         self.log: list[tuple[str, str]] = []
         self.invalid: list[str] = []  # every schema violation seen (must stay empty)
-        self._faults: list[tuple[str, str | None]] = []
+        self._faults: list[list[Any]] = []  # [kind, method, every, left, seen]
         self._rejected: set[str] = set()
         self._lock = threading.Lock()
         self._http = _Http(("127.0.0.1", 0), _Handler)
@@ -110,10 +111,10 @@ class OMServer:
         self._http.server_close()
         self._thread.join(timeout=10)
 
-    def inject(self, kind: str, count: int = 1, method: str | None = None) -> None:
-        """Answer the next ``count`` requests (of ``method``) with a fault."""
+    def inject(self, kind: str, count: int = 1, method: str | None = None, every: int = 1) -> None:
+        """Answer ``count`` of the next requests (of ``method``; every ``every``-th) with a fault."""
         with self._lock:
-            self._faults.extend([(kind, method)] * count)
+            self._faults.append([kind, method, every, count, 0])
 
     def reject(self, fqn: str) -> None:
         """Refuse every PUT of ``fqn`` with a 400."""
@@ -126,10 +127,13 @@ class OMServer:
 
     def _fault(self, method: str) -> str | None:
         with self._lock:
-            for index, (kind, only) in enumerate(self._faults):
-                if only is None or only == method:
-                    del self._faults[index]
-                    return kind
+            for spec in self._faults:
+                kind, only, every, left, _ = spec
+                if left and (only is None or only == method):
+                    spec[4] += 1
+                    if spec[4] % every == 0:
+                        spec[3] -= 1
+                        return str(kind)
         return None
 
     def route(
