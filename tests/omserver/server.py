@@ -112,7 +112,7 @@ class OMServer:
         self._thread.join(timeout=10)
 
     def inject(self, kind: str, count: int = 1, method: str | None = None, every: int = 1) -> None:
-        """Answer ``count`` of the next requests (of ``method``; every ``every``-th) with a fault."""
+        """Answer ``count`` of the next requests (of ``method``, every ``every``-th): a fault."""
         with self._lock:
             self._faults.append([kind, method, every, count, 0])
 
