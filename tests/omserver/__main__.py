@@ -16,11 +16,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--token", default="bench-token")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--no-validate", action="store_true", help="skip JSON Schema checks")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with OMServer(token=args.token) as server:
         server.latency = args.latency_ms / 1000
+        server.validate = not args.no_validate
         print(server.url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
