@@ -370,3 +370,25 @@ def test_bad_token_or_url_is_exit_2_in_one_line_before_extraction(
         assert len(lines) == 1 and expected in lines[0], lines
         assert "nope" not in result.stderr
     assert om.store.live("tables") == {}  # nothing was written
+
+
+@pytest.mark.anyio
+async def test_mark_deleted_schemas_soft_deletes_a_dropped_schema_with_its_tables(
+    postgres_server: PgServer, pg_catalog: str, om: OMServer
+) -> None:
+    config = pg_config(
+        postgres_server,
+        pg_catalog,
+        om,
+        workflow={"allow_mass_delete": True},
+        mark_deleted_schemas=True,
+    )
+    await run(config)
+    db = f"pg.{pg_catalog}"
+    await sql(postgres_server, pg_catalog, "DROP SCHEMA hr CASCADE")
+    report = await run(config)
+    assert report.published
+    assert set(om.store.live("databaseSchemas")) == {f"{db}.public", f"{db}.sales"}
+    assert f"{db}.hr.people" not in om.store.live("tables")
+    assert om.store.all("databaseSchemas")[f"{db}.hr"]["deleted"] is True
+    assert f"{db}.sales.orders" in om.store.live("tables")
