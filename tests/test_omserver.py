@@ -7,8 +7,11 @@ soft delete, restore, paging.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,6 +20,7 @@ import pytest
 
 from metaingest.config import parse_config
 from metaingest.entities import Database, DatabaseSchema, Table
+from metaingest.errors import ConfigError
 from metaingest.openmetadata.client import OpenMetadataClient
 from metaingest.openmetadata.push import Pusher
 from metaingest.report import Issue, Report
@@ -202,3 +206,46 @@ async def test_stored_procedures_are_put_like_any_entity(om: OMServer) -> None:
     assert set(om.store.live("storedProcedures")) == {"svc.db.s.p1", "svc.db.s.p2"}
     assert om.invalid == []
     assert om.requests[("PUT", "put storedProcedure")] == 2
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (openssl), as (certificate, key) files."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+@pytest.mark.anyio
+async def test_tls_is_verified_against_the_configured_ca(certificate: tuple[str, str]) -> None:
+    with OMServer(token=TOKEN, tls=certificate) as server:
+        assert server.url.startswith("https://")
+
+        async def version(**sink: Any) -> str:
+            config = parse_config(
+                {
+                    "source": {"type": "sqlite", "path": "unused.db"},
+                    "sink": {"type": "metadata-rest", "host_port": server.url, **sink},
+                }
+            )
+            assert config.sink.type == "metadata-rest"
+            async with OpenMetadataClient(config.sink) as client:
+                with anyio.fail_after(20):
+                    return await client.version()
+
+        with pytest.raises(ConfigError, match="TLS certificate verification failed"):
+            await version(jwt_token=TOKEN)
+        assert await version(jwt_token=TOKEN, ca_certificate=certificate[0]) == "1.13.0"
+        assert await version(jwt_token=TOKEN, verify_ssl="ignore") == "1.13.0"
+        with pytest.raises(ConfigError, match=r"sink\.jwt_token: the server refused the token"):
+            await version(jwt_token="wrong", verify_ssl="ignore")

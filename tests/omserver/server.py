@@ -1,6 +1,7 @@
 """A stand-in OpenMetadata API server: stdlib HTTP/1.1 (keep-alive) in a thread, on loopback.
 
-``with OMServer(token="t") as server:`` listens on 127.0.0.1 (a free port); ``server.url``
+``with OMServer(token="t") as server:`` listens on 127.0.0.1 (a free port; https with
+``tls=(certificate, key)``); ``server.url``
 is the ``hostPort`` to configure (``http://127.0.0.1:<port>/api``). Endpoints, under
 ``/api/v1``: ``GET system/version``; for each collection of ``store.COLLECTIONS``:
 ``PUT <collection>`` (the body validated against the official JSON Schema of that endpoint's
@@ -19,6 +20,7 @@ is closed with no answer);
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections import Counter
@@ -85,7 +87,7 @@ Answer = tuple[int, dict[str, Any] | None, dict[str, str]]
 class OMServer:
     """The stand-in server; a context manager that runs it in a background thread."""
 
-    def __init__(self, token: str = "test-token") -> None:
+    def __init__(self, token: str = "test-token", tls: tuple[str, str] | None = None) -> None:
         self.token = token
         self.validate = True  # the benchmark turns it off: its server's CPU is not the client's
         self.store = Store()
@@ -98,12 +100,18 @@ class OMServer:
         self._lock = threading.Lock()
         self._http = _Http(("127.0.0.1", 0), _Handler)
         self._http.stand_in = self
+        self.scheme = "http"
+        if tls is not None:  # (certificate file, key file): serve https
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         """The ``hostPort`` of this server (``.../api``)."""
-        return f"http://127.0.0.1:{self._http.server_address[1]}/api"
+        return f"{self.scheme}://127.0.0.1:{self._http.server_address[1]}/api"
 
     def __enter__(self) -> Self:
         self._thread.start()
