@@ -274,7 +274,8 @@ def test_cli_convert_and_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     bad = write(tmp_path, variant(**{f"{PIPE}__threads": -1}))
     result = run_cli("validate", "-c", str(bad))
     assert result.returncode == 2
-    # valid for OpenMetadata's schema (no minimum there), refused by metaingest's own
-    assert (
-        result.stderr.strip().splitlines()[-1] == "metaingest: error: source.threads: must be >= 1"
+    # valid for OpenMetadata's schema (no minimum there), refused by metaingest's own config,
+    # and named by the key the user wrote
+    assert result.stderr.strip().splitlines()[-1] == (
+        "metaingest: error: source.sourceConfig.config.threads: must be >= 1"
     )

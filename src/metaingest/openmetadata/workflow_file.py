@@ -222,12 +222,40 @@ def map_workflow_file(data: dict[str, Any], resolve: Callable[[Any], Any]) -> Ma
     return mapped
 
 
+# Native key -> the OpenMetadata key it came from, for errors found after the mapping.
+_ORIGINS = {
+    "source.threads": "source.sourceConfig.config.threads",
+    "source.host": "source.serviceConnection.config.hostPort",
+    "source.port": "source.serviceConnection.config.hostPort",
+    "source.path": "source.serviceConnection.config.databaseMode",
+    "source.connect_timeout": "source.serviceConnection.config.connectionOptions.connect_timeout",
+    "source.database_filter": "source.sourceConfig.config.databaseFilterPattern",
+    "source.schema_filter": "source.sourceConfig.config.schemaFilterPattern",
+    "source.table_filter": "source.sourceConfig.config.tableFilterPattern",
+    "source.stored_procedure_filter": "source.sourceConfig.config.storedProcedureFilterPattern",
+    "sink.host_port": "workflowConfig.openMetadataServerConfig.hostPort",
+    "sink.ca_certificate": "workflowConfig.openMetadataServerConfig.sslConfig.caCertificate",
+    "workflow.success_threshold": "workflowConfig.successThreshold",
+}
+
+
+def _origin(message: str) -> str:
+    """A native config error, named by the OpenMetadata key it was mapped from."""
+    for native, origin in sorted(_ORIGINS.items(), key=lambda item: -len(item[0])):
+        if message.startswith(native) and message[len(native) : len(native) + 1] in (":", ".", "["):
+            return origin + message[len(native) :]
+    return message
+
+
 def load_workflow_file(data: dict[str, Any], env: Mapping[str, str]) -> WorkflowConfig:
     """Validate, map (warnings are logged) and load an OpenMetadata workflow document."""
     mapped = map_workflow_file(data, lambda doc: _interpolate(doc, env, ""))
     for warning in mapped.warnings:
         log.warning("%s", warning)
-    return parse_config(mapped.native, env)
+    try:
+        return parse_config(mapped.native, env)
+    except ConfigError as exc:
+        raise ConfigError(_origin(str(exc))) from None
 
 
 def lenient(data: Any) -> Any:
