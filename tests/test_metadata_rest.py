@@ -392,3 +392,26 @@ async def test_mark_deleted_schemas_soft_deletes_a_dropped_schema_with_its_table
     assert f"{db}.hr.people" not in om.store.live("tables")
     assert om.store.all("databaseSchemas")[f"{db}.hr"]["deleted"] is True
     assert f"{db}.sales.orders" in om.store.live("tables")
+
+
+@pytest.mark.anyio
+async def test_a_filtered_schema_is_out_of_scope_not_deleted(
+    postgres_server: PgServer, pg_catalog: str, om: OMServer
+) -> None:
+    config = pg_config(postgres_server, pg_catalog, om, workflow={"allow_mass_delete": True})
+    await run(config)
+    narrowed = parse_config(
+        {
+            "source": postgres_server.source(
+                pg_catalog, schema_filter={"includes": ["^(public|sales)$"]}
+            ),
+            "sink": sink(om, mark_deleted_schemas=True),
+            "workflow": {"allow_mass_delete": True},
+        }
+    )
+    report = await run(narrowed)
+    assert report.published
+    db = f"pg.{pg_catalog}"
+    assert {f"{db}.hr.people", f"{db}.hr.payroll"} <= set(om.store.live("tables"))
+    assert f"{db}.hr" in om.store.live("databaseSchemas")
+    assert sum(n for (method, _), n in om.requests.items() if method == "DELETE") == 0
