@@ -106,6 +106,11 @@ class StandIn:
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().strip()
 
+    def cpu(self) -> float:
+        """CPU seconds the stand-in used so far (user + system, from /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> dict[str, int]:
         """Stop it; return its request counts by 'METHOD route'."""
         self.process.send_signal(signal.SIGTERM)
@@ -124,6 +129,7 @@ def run(
     """Every run of the benchmark; returns the results document."""
     if not _catalog_exists(size):
         asyncio.run(build_postgres(size))
+    started, load_at_start = time.strftime("%Y-%m-%dT%H:%M:%S"), os.getloadavg()[0]
     runs: list[dict[str, Any]] = []
     for rep in range(reps):
         for latency in latencies:
@@ -134,7 +140,15 @@ def run(
                         "sink": {"type": "jsonl", "path": f"{tmp}/out.jsonl"},
                     }
                 )
-                runs.append({"rep": rep, "latency_ms": latency, "sink": "jsonl", **jsonl})
+                runs.append(
+                    {
+                        "rep": rep,
+                        "latency_ms": latency,
+                        "sink": "jsonl",
+                        "load1": os.getloadavg()[0],
+                    }
+                    | jsonl
+                )
             server = StandIn(latency)
             sink = {
                 "type": "metadata-rest",
@@ -150,7 +164,9 @@ def run(
             server = StandIn(latency)
             config["sink"]["host_port"] = server.url
             _child(config)
+            server_cpu = server.cpu()
             only_first = server.stop()
+            first["stand_in_cpu"] = server_cpu
             for name, result, requests in (
                 ("metadata-rest (create)", first, only_first),
                 ("metadata-rest (unchanged re-run)", second, _delta(counts, only_first)),
@@ -161,6 +177,7 @@ def run(
                         "latency_ms": latency,
                         "sink": name,
                         "requests": requests,
+                        "load1": os.getloadavg()[0],
                         **result,
                     }
                 )
@@ -169,8 +186,9 @@ def run(
         "catalog": size.tag,
         "threads": threads,
         "concurrency": concurrency,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "load1_at_start": os.getloadavg()[0],
+        "date": started,
+        "load1_at_start": load_at_start,
+        "load1_at_end": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "runs": runs,
     }
@@ -179,9 +197,10 @@ def run(
 def summary(doc: dict[str, Any]) -> str:
     """The results as a Markdown table (medians over repetitions; ranges for wall)."""
     lines = [
-        "| sink | latency ms | wall s median (min-max) | wall / jsonl | CPU s | peak RSS MB |"
+        "| sink | latency ms | wall s median (min-max) | wall / jsonl | CPU s | stand-in CPU s |"
+        " peak RSS MB |"
         " requests / table | requests / entity | PUT | GET | DELETE |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     runs = doc["runs"]
     for latency in sorted({r["latency_ms"] for r in runs}):
@@ -189,17 +208,21 @@ def summary(doc: dict[str, Any]) -> str:
             r["rep"]: r["wall"] for r in runs if r["latency_ms"] == latency and r["sink"] == "jsonl"
         }
         for sink in ("jsonl", "metadata-rest (create)", "metadata-rest (unchanged re-run)"):
+            label = "jsonl (no server; yardstick of the same rep)" if sink == "jsonl" else sink
             rows = [r for r in runs if r["latency_ms"] == latency and r["sink"] == sink]
             if not rows:
                 continue
             walls = [r["wall"] for r in rows]
             ratio = statistics.median(r["wall"] / base[r["rep"]] for r in rows)
             cells = [
-                sink,
+                label,
                 f"{latency:g}",
                 f"{statistics.median(walls):.2f} ({min(walls):.2f}-{max(walls):.2f})",
                 f"{ratio:.2f}",
                 f"{statistics.median(r['cpu'] for r in rows):.2f}",
+                f"{statistics.median(r['stand_in_cpu'] for r in rows):.2f}"
+                if "stand_in_cpu" in rows[0]
+                else "—",
                 f"{statistics.median(r['max_rss_mb'] for r in rows):.1f}",
             ]
             if "requests" in rows[0]:
