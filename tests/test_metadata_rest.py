@@ -167,6 +167,16 @@ async def test_mark_deleted_tables_false_deletes_nothing(
     await run(config)
     assert f"pg.{pg_catalog}.hr.payroll" in om.store.live("tables")
     assert om.requests[("GET", "list table")] == 0
+    assert om.requests[("GET", "list storedProcedure")] == 6  # 3 schemas, 2 runs
+    # a source that does not read stored procedures has none to delete: no listing either
+    no_procedures = parse_config(
+        {
+            "source": postgres_server.source(pg_catalog, include_stored_procedures=False),
+            "sink": sink(om, mark_deleted_tables=False),
+        }
+    )
+    await run(no_procedures)
+    assert om.requests[("GET", "list storedProcedure")] == 6
 
 
 class FailingSchema(Delegating):

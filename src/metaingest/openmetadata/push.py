@@ -93,12 +93,14 @@ class Pusher:
         source_type: str,
         settings: WorkflowSettings,
         report: Report,
+        procedures: bool = True,
     ) -> None:
         self.client = client
         self.config = config
         self.service_type = SERVICE_TYPES.get(source_type, "CustomDatabase")
         self.settings = settings
         self.report = report
+        self.procedures = procedures  # the source reads stored procedures: list them to delete
         self.server_version: str | None = None
         self._limit = anyio.Semaphore(config.concurrency)
         self._services: set[str] = set()
@@ -208,7 +210,7 @@ class Pusher:
         for schema in sorted(scope.complete):
             if config.mark_deleted_tables:
                 queries.append(("table", "tables", {"databaseSchema": schema}))
-            if config.mark_deleted_stored_procedures:
+            if config.mark_deleted_stored_procedures and self.procedures:
                 queries.append(("storedProcedure", "storedProcedures", {"databaseSchema": schema}))
         live: dict[str, tuple[_Live, bool]] = {}
         failed: list[str] = []

@@ -50,6 +50,7 @@ class MetadataRestSink:
             source_type=config.source.type,
             settings=config.workflow,
             report=report,
+            procedures=config.source.include_stored_procedures,
         )
         await self.pusher.start()
 
