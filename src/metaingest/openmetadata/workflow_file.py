@@ -14,6 +14,7 @@ them unexpanded); decisions (booleans, auth kinds) are taken on the expanded val
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,8 +22,6 @@ from typing import Any
 
 from metaingest.config import WorkflowConfig, _interpolate, parse_config
 from metaingest.errors import ConfigError
-
-from . import schema
 
 __all__ = ["Mapped", "Value", "is_workflow_file", "load_workflow_file", "map_workflow_file"]
 
@@ -116,8 +115,6 @@ class Section:
 
 def _lenient(value: Any) -> Any:
     """Expand ``${VAR}`` from the environment, leaving unset references as written."""
-    import os
-
     if isinstance(value, dict):
         return {k: _lenient(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -140,6 +137,8 @@ def _check_keys(doc: dict[str, Any], allowed: Mapping[str, Any], where: str) -> 
 
 def _validate(doc: dict[str, Any]) -> str:
     """Validate the file against the official schemas; return the source type."""
+    from . import schema  # jsonschema is imported only for a file of OpenMetadata's shape
+
     workflow = schema.document(WORKFLOW)
     top = workflow["properties"]["openMetadataWorkflowConfig"]
     _check_keys(doc, top["properties"], "")
