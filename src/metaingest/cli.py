@@ -176,6 +176,15 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("-c", "--config", required=True, help="workflow YAML file")
 
     store_commands.add_arguments(commands, [common])
+    convert = commands.add_parser(
+        "convert",
+        help="print the native workflow an OpenMetadata workflow file maps to",
+        description="Read an OpenMetadata `metadata ingest -c` workflow file and print the "
+        "equivalent native workflow YAML (${VAR} references are kept, never expanded).",
+        epilog="example:\n  python -m metaingest convert om-workflow.yaml > workflow.yaml",
+        formatter_class=raw,
+    )
+    convert.add_argument("path", help="OpenMetadata workflow YAML file")
 
     schema = commands.add_parser(
         "schema",
@@ -342,6 +351,8 @@ def _target(config: WorkflowConfig) -> str:
     """Where the run publishes, for the summary's last line (a store's password hidden)."""
     if config.sink.type == "jsonl":
         return str(config.sink.path)
+    if config.sink.type == "metadata-rest":
+        return f"the OpenMetadata server {config.sink.host_port}"
     from metaingest.store.engine import describe
 
     return f"the catalog store {describe(config.sink.url)}"
@@ -396,6 +407,14 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
                 print(reference_markdown(), end="")
             else:
                 print(json.dumps(WorkflowConfig.model_json_schema(), indent=2))
+            return EXIT_OK
+        if args.command == "convert":
+            from metaingest.openmetadata.convert import convert_file
+
+            text, warnings = convert_file(args.path)
+            for warning in warnings:
+                print(f"metaingest: warning: {warning}", file=sys.stderr)
+            print(text, end="")
             return EXIT_OK
         if args.command == "validate":
             config = load_config(args.config)

@@ -19,6 +19,7 @@ from metaingest.config import (
     CatalogSinkConfig,
     FilterPattern,
     JsonlSinkConfig,
+    MetadataRestSinkConfig,
     MysqlSource,
     PostgresSource,
     SqlAlchemySource,
@@ -36,6 +37,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("database_filter, schema_filter, table_filter", FilterPattern),
     ("sink (type: jsonl)", JsonlSinkConfig),
     ("sink (type: catalog)", CatalogSinkConfig),
+    ("sink (type: metadata-rest)", MetadataRestSinkConfig),
     ("workflow", WorkflowSettings),
 ]
 

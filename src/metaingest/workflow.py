@@ -34,7 +34,7 @@ from .plan import DiscoveredDatabase, DiscoveredUnit, Plan, empty_message
 from .redact import Redactor
 from .report import Report
 from .runner import Runner
-from .sinks import CheckedSink, RunScope, ScopedSink, Sink, create_sink
+from .sinks import CheckedSink, OpenableSink, RunScope, ScopedSink, Sink, create_sink
 from .sinks.guard import discard, sink_call, sink_name
 
 __all__ = ["DiscoveredDatabase", "DiscoveredUnit", "Plan", "Workflow", "ingest"]
@@ -362,6 +362,8 @@ class Workflow:
             committed = False
             error: BaseException | None = None
             try:
+                if isinstance(sink, OpenableSink):  # a destination that cannot work stops here
+                    await sink.open(self.config, self.report)  # its ConfigError stays one
                 async with self._stream() as batches:
                     async for batch in batches:
                         await sink_call(
