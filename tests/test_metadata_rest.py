@@ -112,9 +112,10 @@ async def test_postgres_catalog_is_accepted_whole_and_a_second_run_changes_nothi
     orders = om.store.live("tables")[f"{db}.sales.orders"]
     assert orders["description"] == "one row per order"
     assert om.store.live("tables")[f"{db}.sales.big_orders"]["tableType"] == "View"
-    # one PUT per entity on the hot path
+    # one PUT per entity on the hot path, and one per view and upstream relation at commit
     puts = sum(n for (method, _), n in om.requests.items() if method == "PUT")
-    assert puts == 1 + 1 + 3 + 6
+    assert puts == 1 + 1 + 3 + 6 + 1
+    assert om.requests[("PUT", "put lineage")] == 1
     assert om.requests[("GET", "version")] == 1
     assert set(versions(om, "tables").values()) == {0.1}
 
@@ -425,3 +426,48 @@ async def test_a_filtered_schema_is_out_of_scope_not_deleted(
     assert {f"{db}.hr.people", f"{db}.hr.payroll"} <= set(om.store.live("tables"))
     assert f"{db}.hr" in om.store.live("databaseSchemas")
     assert sum(n for (method, _), n in om.requests.items() if method == "DELETE") == 0
+
+
+@pytest.mark.anyio
+async def test_view_lineage_is_sent_with_ids_and_outside_upstreams_are_looked_up(
+    postgres_server: PgServer, pg_catalog: str, om: OMServer
+) -> None:
+    await sql(
+        postgres_server,
+        pg_catalog,
+        "CREATE VIEW sales.staff AS SELECT p.id, p.boss AS manager FROM hr.people p",
+    )
+    db = f"pg.{pg_catalog}"
+    only_sales = pg_config(postgres_server, pg_catalog, om)
+    data = only_sales.model_dump(mode="python")
+    data["source"]["schema_filter"] = {"includes": ["^sales$"]}
+    only_sales = parse_config(data)
+
+    # hr is not on the server yet: that edge is a warning, never a guessed one
+    report = await run(only_sales)
+    assert report.published and om.invalid == []
+    assert any(
+        i.fqn == f"{db}.sales.staff" and "is not on the OpenMetadata server" in i.message
+        for i in report.issues
+    )
+    tables = om.store.live("tables")
+    edges = {
+        (om.store.by_id[a].fqn, om.store.by_id[b].fqn): details
+        for (a, b), details in om.store.lineage.items()
+    }
+    assert set(edges) == {(f"{db}.sales.orders", f"{db}.sales.big_orders")}
+    details = edges[(f"{db}.sales.orders", f"{db}.sales.big_orders")]
+    assert details["source"] == "ViewLineage"
+    assert {c["toColumn"] for c in details["columnsLineage"]} == {
+        f"{db}.sales.big_orders.{c}" for c in ("id", "customer", "total", "placed")
+    }
+
+    # every schema once; then sales alone finds hr.people on the server by its name
+    await run(pg_config(postgres_server, pg_catalog, om))
+    om.store.lineage.clear()
+    report = await run(only_sales)
+    assert not any("not on the OpenMetadata server" in i.message for i in report.issues)
+    edges = {(om.store.by_id[a].fqn, om.store.by_id[b].fqn) for a, b in om.store.lineage}
+    assert (f"{db}.hr.people", f"{db}.sales.staff") in edges
+    assert om.requests[("GET", "get table")] >= 1
+    assert tables  # the first run's tables stayed live

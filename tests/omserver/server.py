@@ -7,7 +7,8 @@ is the ``hostPort`` to configure (``http://127.0.0.1:<port>/api``). Endpoints, u
 ``PUT <collection>`` (the body validated against the official JSON Schema of that endpoint's
 Create*Request, vendored in tests/openmetadata_schemas: 400 with every violation otherwise),
 ``GET <collection>`` (list), ``GET <collection>/name/{fqn}``, ``DELETE <collection>/{id}``,
-``PUT <collection>/restore``. Every request needs ``Authorization: Bearer <token>`` (401).
+``PUT <collection>/restore``; ``PUT lineage`` (an AddLineageRequest between live entities).
+Every request needs ``Authorization: Bearer <token>`` (401).
 
 Faults, for the retry tests: ``server.latency`` (seconds per request), ``server.inject(kind,
 count, method=None, every=1)`` answers ``count`` of the matching requests (every ``every``-th
@@ -191,6 +192,14 @@ class OMServer:
     ) -> tuple[str, dict[str, Any]]:
         if method == "GET" and rest == "system/version":
             return "version", {"version": VERSION, "revision": "stand-in", "timestamp": 0}
+        if method == "PUT" and rest == "lineage":
+            body = _json(raw)
+            errors = validation_errors("lineage", body) if self.validate else []
+            if errors:
+                self.invalid.extend(errors)
+                raise ApiFailure(400, "; ".join(errors[:5]))
+            self.store.add_lineage(body)
+            return "put lineage", {}
         for collection in sorted(COLLECTIONS, key=len, reverse=True):
             if rest == collection or rest.startswith(collection + "/"):
                 return self._entity(method, collection, rest[len(collection) :], query, raw)

@@ -90,6 +90,7 @@ class Store:
         self.lock = threading.Lock()
         self.by_fqn: dict[str, dict[str, Entity]] = {c: {} for c in COLLECTIONS}
         self.by_id: dict[str, Entity] = {}
+        self.lineage: dict[tuple[str, str], dict[str, Any]] = {}  # (from id, to id) -> details
 
     def put(self, collection: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Create or update by FQN; (201|200, entity)."""
@@ -117,6 +118,20 @@ class Store:
                 existing.deleted = False
                 existing.bump()
             return 200, existing.view()
+
+    def add_lineage(self, request: dict[str, Any]) -> None:
+        """``PUT /lineage``: both ends must be live entities (404 otherwise); upsert the edge."""
+        edge = request["edge"]
+        with self.lock:
+            ends = []
+            for end in ("fromEntity", "toEntity"):
+                entity = self.by_id.get(str(edge[end]["id"]))
+                if entity is None or entity.deleted:
+                    raise ApiFailure(
+                        404, f"{edge[end]['type']} instance for {edge[end]['id']} not found"
+                    )
+                ends.append(entity.id)
+            self.lineage[(ends[0], ends[1])] = edge.get("lineageDetails") or {}
 
     def get(self, collection: str, fqn: str) -> dict[str, Any]:
         """A live entity by FQN, or 404."""

@@ -15,6 +15,7 @@ import ssl
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -141,6 +142,10 @@ class OpenMetadataClient:
     async def put(self, collection: str, payload: dict[str, Any]) -> dict[str, Any]:
         """``PUT /v1/<collection>``: create or update one entity; returns it."""
         return await self._json("PUT", f"/{collection}", json=payload)
+
+    async def get_by_name(self, collection: str, fqn: str) -> dict[str, Any]:
+        """``GET /v1/<collection>/name/{fqn}``: one entity by its fully qualified name."""
+        return await self._json("GET", f"/{collection}/name/{quote(fqn, safe='')}")
 
     async def delete(self, collection: str, entity_id: str, *, recursive: bool) -> None:
         """Soft-delete one entity (``hardDelete=false``)."""

@@ -7,7 +7,10 @@ returns when the batch is on the server, so a slow server holds the runner back 
 bounded stream (memory stays bounded). A request the server refuses is an error-level issue
 with the entity's FQN and the server's message; the run goes on.
 
-``commit(scope)`` applies ``markDeleted*`` by the shared rules of ``metaingest.deletion``:
+``commit(scope)`` first sends each view's lineage (``PUT /v1/lineage``, one request per view
+and upstream relation, ids from this run's PUTs or looked up by name for relations outside
+the run; an upstream the server does not hold is a warning, never a guessed edge), then
+applies ``markDeleted*`` by the shared rules of ``metaingest.deletion``:
 list the server's live entities under what this run read completely, plan, and soft-delete
 (``hardDelete=false``) what the plan allows — never under a failed or filtered schema, and
 nothing at all past the mass-delete fail-safe.
@@ -25,6 +28,7 @@ from metaingest.config import MetadataRestSinkConfig, WorkflowSettings
 from metaingest.connectors.base import SchemaBatch
 from metaingest.deletion import Kind, Known, plan_deletions
 from metaingest.entities import VIEW_TYPES, quote_name, split_fqn
+from metaingest.lineage.model import ViewLineage
 from metaingest.report import Report
 from metaingest.sinks.base import RunScope
 
@@ -106,9 +110,12 @@ class Pusher:
         self._services: set[str] = set()
         self._databases: set[str] = set()
         self._delivered: set[str] = set()  # every FQN the source delivered (for deletion)
+        self._ids: dict[str, str | None] = {}  # table FQN -> server id (None: not there)
+        self._lineage: list[tuple[str, ViewLineage]] = []  # views' lineage, sent at commit
         self.written = 0
         self.refused = 0
         self.deleted: list[str] = []
+        self.lineage_edges = 0
 
     async def start(self) -> None:
         """Check that the server answers, accepts the token and is OpenMetadata."""
@@ -118,7 +125,7 @@ class Pusher:
     async def _put(self, collection: str, entity: Entity) -> bool:
         async with self._limit:
             try:
-                await self.client.put(collection, entity.to_openmetadata())
+                answer = await self.client.put(collection, entity.to_openmetadata())
             except ApiError as exc:
                 self.refused += 1
                 self.report.add_issue(
@@ -126,6 +133,8 @@ class Pusher:
                 )
                 return False
         self.written += 1
+        if collection == "tables" and isinstance(answer.get("id"), str):
+            self._ids[entity.fqn] = answer["id"]  # for lineage edges, without a look-up
         return True
 
     async def write(self, batch: SchemaBatch) -> None:
@@ -143,6 +152,7 @@ class Pusher:
         children: list[tuple[str, Entity]] = [("tables", t) for t in batch.tables]
         children += [("storedProcedures", p) for p in getattr(batch, "procedures", ())]
         self._delivered.update(entity.fqn for _, entity in children)
+        self._lineage += [(t.fqn, t.lineage) for t in batch.tables if t.lineage is not None]
         results: list[bool] = []
 
         async def one(collection: str, entity: Entity) -> None:
@@ -159,7 +169,9 @@ class Pusher:
         return await self._put("services/databaseServices", _Service(service, self.service_type))
 
     async def commit(self, scope: RunScope) -> None:
-        """Soft-delete, by the shared rules, what this run no longer saw."""
+        """Send the views' lineage, then soft-delete, by the shared rules, what this run no
+        longer saw."""
+        await self._push_lineage()
         live = await self._live(scope)
         if not live:
             return
@@ -194,6 +206,46 @@ class Pusher:
                 for fqn, item in doomed:
                     if fqn_depth(fqn) == depth:
                         tg.start_soon(delete, fqn, item)
+
+    async def _push_lineage(self) -> None:
+        """``PUT /v1/lineage`` per view and upstream relation, once both exist on the server:
+        ids come from this run's PUTs, or by name for relations outside the run."""
+
+        async def one(view: str, request: dict[str, Any]) -> None:
+            edge = dict(request["edge"])
+            for end in ("fromEntity", "toEntity"):
+                fqn = edge[end]["fullyQualifiedName"]
+                entity_id = await self._id_of(fqn)
+                if entity_id is None:
+                    message = f"lineage: {fqn} is not on the OpenMetadata server: edge left out"
+                    self.report.add_issue("warning", view, message)
+                    return
+                edge[end] = {"id": entity_id, "type": edge[end]["type"]}
+            async with self._limit:
+                try:
+                    await self.client.put("lineage", {**request, "edge": edge})
+                except ApiError as exc:
+                    message = f"OpenMetadata refused PUT /v1/lineage: {exc}"
+                    self.report.add_issue("warning", view, message)
+                    return
+            self.lineage_edges += 1
+
+        async with anyio.create_task_group() as tg:
+            for view, lineage in self._lineage:
+                for request in lineage.requests(view):
+                    tg.start_soon(one, view, request)
+
+    async def _id_of(self, fqn: str) -> str | None:
+        """A table's id: from this run's PUT, else ``GET /v1/tables/name/{fqn}`` (cached)."""
+        if fqn not in self._ids:
+            async with self._limit:
+                try:
+                    found = await self.client.get_by_name("tables", fqn)
+                except ApiError:
+                    found = {}
+            entity_id = found.get("id")
+            self._ids[fqn] = entity_id if isinstance(entity_id, str) else None
+        return self._ids[fqn]
 
     async def _live(self, scope: RunScope) -> dict[str, tuple[_Live, bool]]:
         """The server's live entities under what this run may delete in."""
