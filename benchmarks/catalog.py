@@ -394,6 +394,7 @@ def expected_counts(engine: str, size: CatalogSize) -> dict[str, int]:
 
 # --- building and dropping -----------------------------------------------------------------
 
+_PG_BATCH = 400  # statements per round trip while building
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 MARIA = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
@@ -415,7 +416,11 @@ async def build_postgres(size: CatalogSize, seed: int = 0) -> float:
     conn = await asyncpg.connect(database=size.database, timeout=10, **PG)
     try:
         for i in range(size.schemas):
-            await conn.execute(";\n".join(ddl_for_schema("postgres", size, i, seed)))
+            ddl = ddl_for_schema("postgres", size, i, seed)
+            # One batch is one transaction: its locks (several per table) must fit the
+            # server's shared lock table, so a large schema goes in slices of statements.
+            for start in range(0, len(ddl), _PG_BATCH):
+                await conn.execute(";\n".join(ddl[start : start + _PG_BATCH]))
     finally:
         await conn.close()
     return time.perf_counter() - start

@@ -13,6 +13,7 @@ import pytest
 
 from metaingest.config import WorkflowConfig, parse_config
 from metaingest.connectors.base import SchemaBatch
+from metaingest.errors import ConfigError
 from metaingest.fleet import Fleet
 from metaingest.sinks import JsonlSink, RunScope
 from metaingest.workflow import Workflow
@@ -103,6 +104,8 @@ async def test_a_fleet_writes_each_source_once_into_one_sink(
 
 class RecordingSink(JsonlSink):
     """A JSONL sink that also records the scopes it is given (as a stateful sink would)."""
+
+    scopes_per_service = True  # it keeps each service's scope apart
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -200,3 +203,16 @@ def test_threads_override_and_two_keys_are_refused(tmp_path: Path) -> None:
         )
     with pytest.raises(Exception, match=r"sources\[1\].service_name: 'postgres' is used twice"):
         parse_config({"sources": [{"type": "postgres"}, {"type": "postgres"}], "sink": sink})
+
+
+async def test_a_sink_that_keeps_one_service_is_refused_a_fleet(
+    postgres_server: PgServer, pg_dbs: list[str], tmp_path: Path
+) -> None:
+    fleet = [
+        postgres_server.source(pg_dbs[0], service_name="one"),
+        postgres_server.source(pg_dbs[1], service_name="two"),
+    ]
+    store = tmp_path / "catalog.db"
+    data = {"sources": fleet, "sink": {"type": "catalog", "url": f"sqlite+aiosqlite:///{store}"}}
+    with pytest.raises(ConfigError, match="keeps the state of one service"):
+        await Fleet(parse_config(data, env={})).run()

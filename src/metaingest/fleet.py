@@ -15,6 +15,9 @@ that one task writes to the sink. Rules:
   decides, against the same threshold, whether the sink commits and the exit code;
 - a stateful sink (``ScopedSink``) is given one ``RunScope`` per source that completed
   (its own service): it may delete only inside those, never under a source that failed.
+  Only a sink that says it keeps several services apart (``scopes_per_service = True``)
+  takes a fleet of several sources; the catalog store and metadata-rest sinks keep one
+  service per run today, so such a fleet is refused before anything connects.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .boundary import single_error
 from .config import WorkflowConfig
 from .connectors import SchemaBatch
-from .errors import MetaingestError
+from .errors import ConfigError, MetaingestError
 from .executors.select import open_executor
 from .observe import Progress, ProgressObserver
 from .plan import Plan
@@ -119,6 +122,13 @@ class Fleet:
         self._t0 = time.perf_counter()
         buffer = max(source.threads for source in self.sources)
         with single_error():
+            scoped = isinstance(sink, ScopedSink)
+            if scoped and len(self.sources) > 1 and not getattr(sink, "scopes_per_service", False):
+                await sink.aclose(commit=False)
+                raise ConfigError(
+                    f"sink.type: {self.config.sink.type} keeps the state of one service: "
+                    "a fleet of several sources needs one run per source with this sink"
+                )
             if isinstance(sink, CheckedSink):
                 await anyio.to_thread.run_sync(sink.check)
             committed = False
