@@ -254,25 +254,29 @@ async def test_a_fleet_on_dask_writes_the_local_bytes_with_every_cap_held(
 async def test_a_unit_longer_than_the_lease_timeout_keeps_its_lease(
     postgres_server: PgServer, pg_db: str, cluster: Any, tmp_path: Path
 ) -> None:
-    """Units of several seconds with a 2 s lease: the worker refreshes the lease while the
+    """Units of several seconds with a 1.5 s lease: the worker refreshes the lease while the
     unit runs, so the units waiting for one never get it early (no more than threads)."""
     app = unique_name("mi_lease_")
     sampler = Sampler(pg_counter(postgres_server, [app]))
     async with FaultProxy(postgres_server.port) as proxy:
-        proxy.delay(300)  # ~10 round trips a unit: 3 s or more, beyond the 2 s lease
+        proxy.delay(150)  # ~10 round trips a unit (0.3 s each): 3 s, beyond the 1.5 s lease
         slow = PgServer(port=proxy.port)
         data: dict[str, Any] = {
             "source": slow.source(
                 pg_db, application_name=app, threads=2, schema_filter={"includes": ["^s0[0-3]$"]}
             ),
             "sink": {"type": "jsonl", "path": str(tmp_path / "out.jsonl")},
-            "executor": {"type": "dask", "address": cluster.scheduler_address, "lease_timeout": 2},
+            "executor": {
+                "type": "dask",
+                "address": cluster.scheduler_address,
+                "lease_timeout": 1.5,
+            },
         }
         with sampler.running():
             report = await Workflow(parse_config(data, env={})).run()
     assert report.ok, report.issues
     assert report.units_ok == 4
-    assert max(u.end - u.start for u in report.units) > 2  # the units did outlive the lease
+    assert max(u.end - u.start for u in report.units) > 1.5  # the units outlived the lease
     assert 1 <= sampler.peaks[app] <= 2, sampler.peaks
 
 
