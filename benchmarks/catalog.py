@@ -269,7 +269,8 @@ def _varied_views(engine: str, size: CatalogSize, index: int, spec: SchemaSpec) 
     data = first.columns[-1].name
     yield (
         f"CREATE VIEW {prefix}{q('v_agg')} AS SELECT a.{q('id')} % 10 AS bucket, count(*) AS n,"
-        f" max(a.{q(data)}) AS top FROM {prefix}{q(first.name)} a GROUP BY a.{q('id')} % 10"
+        f" count(DISTINCT a.{q(data)}) AS kinds FROM {prefix}{q(first.name)} a"
+        f" GROUP BY a.{q('id')} % 10"
     )
     yield (
         f"CREATE VIEW {prefix}{q('v_union')} AS SELECT b.{q('id')}, CASE WHEN b.{q('id')} > 10"

@@ -23,7 +23,9 @@ async def test_a_changed_view_query_changes_its_lineage_in_the_store(tmp_path: P
         )
     conn.close()
     url = sqlite_url(tmp_path / "store.db")
-    config = store_config({"type": "sqlite", "path": str(db), "service_name": "s"}, url)
+    config = store_config(
+        {"type": "sqlite", "path": str(db), "service_name": "s", "include_lineage": True}, url
+    )
     assert (await run(config)).published
     with sqlite3.connect(db) as conn:  # same columns, another source: only lineage changes
         conn.executescript("DROP VIEW v; CREATE VIEW v AS SELECT c AS a FROM u;")
