@@ -1,7 +1,9 @@
 """The physical-limit reference: read a catalog with a few bulk queries on ONE connection.
 
 No framework, no models, no concurrency: a handful of catalog queries over every matching schema at
-once, joined in dicts and written as JSON lines (one line per schema and per table). This is
+once, joined in dicts and written as JSON lines (one line per schema, table and routine). It
+reads what metaingest reads in the sweep's configuration (owners and stored procedures on:
+routines with their definitions, owners and DEFINERs), so the ratio compares like with like. This is
 what merely reading the catalog costs on this machine; the sweep reports metaingest's wall
 time as a ratio to it, measured in the same run.
 
@@ -30,7 +32,8 @@ PG_QUERIES = {
                CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS definition,
                CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
                (SELECT i.inhparent::regclass::text FROM pg_inherits i
-                 WHERE i.inhrelid = c.oid) AS parent
+                 WHERE i.inhrelid = c.oid) AS parent,
+               pg_get_userbyid(c.relowner) AS owner
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname ~ $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')""",
     "columns": """
@@ -54,6 +57,16 @@ PG_QUERIES = {
                      ORDER BY k.i) AS referred_columns
         FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
         WHERE n.nspname ~ $1 AND con.contype IN ('p', 'u', 'f') AND con.conrelid <> 0""",
+    # what metaingest reads with include_stored_procedures and include_owners on
+    "routines": """
+        SELECT n.nspname, p.proname, p.prokind::text, l.lanname,
+               pg_get_function_identity_arguments(p.oid) AS arguments,
+               pg_get_function_result(p.oid) AS result, p.provolatile::text,
+               pg_get_functiondef(p.oid) AS definition, pg_get_userbyid(p.proowner) AS owner,
+               obj_description(p.oid, 'pg_proc') AS comment
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        JOIN pg_language l ON l.oid = p.prolang
+        WHERE n.nspname ~ $1 AND p.prokind IN ('f', 'p')""",
 }
 
 MARIA_QUERIES = {
@@ -75,8 +88,17 @@ MARIA_QUERIES = {
                referenced_table_schema, referenced_table_name, referenced_column_name
         FROM information_schema.key_column_usage WHERE table_schema IN ({in_list})""",
     "views": """
-        SELECT table_schema, table_name, view_definition
+        SELECT table_schema, table_name, view_definition, definer
         FROM information_schema.views WHERE table_schema IN ({in_list})""",
+    # what metaingest reads with include_stored_procedures and include_owners on
+    "routines": """
+        SELECT routine_schema, routine_name, routine_type, data_type, routine_definition,
+               definer, sql_data_access, routine_comment
+        FROM information_schema.routines WHERE routine_schema IN ({in_list})""",
+    "parameters": """
+        SELECT specific_schema, specific_name, ordinal_position, parameter_mode,
+               parameter_name, dtd_identifier
+        FROM information_schema.parameters WHERE specific_schema IN ({in_list})""",
 }
 
 
@@ -113,7 +135,10 @@ async def read_postgres(
             owner["constraints"].append(constraint)
     for table in tables.values():
         table["columns"].sort(key=lambda c: c["attnum"])
-    return schemas, list(tables.values())
+    routines = [
+        {"kind": "storedProcedure", "schema": r["nspname"], **dict(r)} for r in rows["routines"]
+    ]
+    return schemas, [*tables.values(), *routines]
 
 
 async def read_mariadb(
@@ -155,7 +180,20 @@ async def read_mariadb(
         tables[(r["table_schema"], r["table_name"])]["definition"] = r["view_definition"]
     for table in tables.values():
         table["columns"].sort(key=lambda c: c["ordinal_position"])
-    return schemas, list(tables.values())
+    parameters: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows["parameters"]:
+        parameters[(r["specific_schema"], r["specific_name"])].append(r)
+    routines = [
+        {
+            "kind": "storedProcedure",
+            "table_schema": r["routine_schema"],
+            "table_name": r["routine_name"],
+            **r,
+            "parameters": parameters[(r["routine_schema"], r["routine_name"])],
+        }
+        for r in rows["routines"]
+    ]
+    return schemas, [*tables.values(), *routines]
 
 
 def write_jsonl(path: str, schemas: list[dict[str, Any]], tables: list[dict[str, Any]]) -> int:
@@ -180,7 +218,7 @@ def write_jsonl(path: str, schemas: list[dict[str, Any]], tables: list[dict[str,
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Read and write once; return the number of tables and views written."""
+    """Read and write once; return the number of relations and routines written."""
     if args.engine == "postgres":
         schemas, tables = await read_postgres(
             args.host, args.port, args.user or "postgres", args.database, args.schema_regex,
