@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -36,7 +36,28 @@ from metaingest.redact import Redactor
 from metaingest.report import Report, UnitTiming
 from metaingest.retry import backoff, classify, original
 
-__all__ = ["Runner", "describe"]
+__all__ = ["Feed", "Job", "Runner", "describe"]
+
+Job = Callable[[], Awaitable[None]]
+
+
+class Feed(Protocol):
+    """Work handed out one slot at a time: a unit, a job that holds the slot, or None (done)."""
+
+    async def take(self) -> Unit | Job | None:
+        """The next piece of work; may wait for work that is on its way."""
+        ...
+
+
+class _Units:
+    """A fixed sequence of units as a feed."""
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        self._units = iter(units)
+
+    async def take(self) -> Unit | Job | None:
+        return next(self._units, None)
+
 
 log = logging.getLogger(__name__)
 
@@ -92,21 +113,38 @@ class Runner:
         """The error that stopped the run, if one did; ``run`` has then stopped every unit."""
         return self._fatal
 
-    async def run(self, units: Sequence[Unit], send: MemoryObjectSendStream[SchemaBatch]) -> None:
+    async def run(
+        self, units: Sequence[Unit] | Feed, send: MemoryObjectSendStream[SchemaBatch]
+    ) -> None:
         """Extract every unit and send its batch; closes ``send`` when all are done.
 
+        ``units`` may be a ``Feed``: its jobs (discovery's listings) run in a slot like a
+        unit, so they count within ``threads``; a job's error stops the run as a fatal one.
         A fatal error stops every unit and ends the stream early; it is kept in ``fatal``
         for the caller to raise, so that it never arrives wrapped in an exception group.
         """
         self._t0 = self._clock()
+        feed = _Units(units) if isinstance(units, Sequence) else units
         async with send, anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
-            for unit in units:
+            while True:
                 await self._slots.acquire()
-                if self._fatal is not None:
+                work = None if self._fatal is not None else await feed.take()
+                if work is None:
                     self._slots.release()
                     break
-                tg.start_soon(self._run_unit, unit, send.clone(), name=f"unit {unit.fqn}")
+                if isinstance(work, Unit):
+                    tg.start_soon(self._run_unit, work, send.clone(), name=f"unit {work.fqn}")
+                else:
+                    tg.start_soon(self._run_job, work, name="discovery")
+
+    async def _run_job(self, job: Job) -> None:
+        try:
+            await job()
+        except Exception as exc:
+            self._stop(exc)
+        finally:
+            self._slots.release()
 
     async def _run_unit(self, unit: Unit, send: MemoryObjectSendStream[SchemaBatch]) -> None:
         start = self._clock() - self._t0
