@@ -5,8 +5,9 @@ DDL, byte for byte: each schema's layout comes from its own ``random.Random`` se
 ``(seed, schema index)``. Every table has a primary key (every tenth a composite one); a third
 have a unique constraint; many have a foreign key to an earlier table of their schema, some to
 the first table of the previous schema; about half of the tables, views and columns carry a
-comment; each schema has up to three views, and on PostgreSQL also a materialized view and a
-range-partitioned table with four partitions.
+comment; each schema has up to three join views and three more of the shapes lineage parses
+(aggregate, CASE + UNION, CTE + window over a view, cross-schema), and on PostgreSQL also a
+materialized view and a range-partitioned table with four partitions.
 
 Everything is named ``mi_bench_*``. Each schema's DDL goes to the server as one multi-statement
 batch, so building costs one round trip per schema.
@@ -254,6 +255,35 @@ def _create_view(engine: str, schema: str, v: ViewSpec) -> str:
     )
 
 
+def _varied_views(engine: str, size: CatalogSize, index: int, spec: SchemaSpec) -> Iterator[str]:
+    """Views of the shapes lineage must parse: aggregate, CASE + UNION, CTE + window over a
+    view, and (after the first schema) a cross-schema read. Three per schema."""
+    q = lambda n: _q(engine, n)  # noqa: E731
+    schema = size.schema_name(engine, index)
+    prefix = "" if engine == "sqlite" else f"{q(schema)}."
+    tables = spec.tables
+    first, second, third = (tables[i % len(tables)] for i in (1, 2, 3))
+    data = first.columns[-1].name
+    yield (
+        f"CREATE VIEW {prefix}{q('v_agg')} AS SELECT a.{q('id')} % 10 AS bucket, count(*) AS n,"
+        f" max(a.{q(data)}) AS top FROM {prefix}{q(first.name)} a GROUP BY a.{q('id')} % 10"
+    )
+    yield (
+        f"CREATE VIEW {prefix}{q('v_union')} AS SELECT b.{q('id')}, CASE WHEN b.{q('id')} > 10"
+        f" THEN 'big' ELSE 'small' END AS size FROM {prefix}{q(second.name)} b"
+        f" UNION ALL SELECT c.{q('id')}, 'other' FROM {prefix}{q(third.name)} c"
+    )
+    source = f"{prefix}{q(spec.views[0].name)}" if spec.views else f"{prefix}{q(first.name)}"
+    cross = ""
+    if index > 0 and engine != "sqlite":
+        other = f"{q(size.schema_name(engine, index - 1))}.{q(_table_name(0))}"
+        cross = f" JOIN {other} x ON x.{q('id')} = w.{q('id')}"
+    yield (
+        f"CREATE VIEW {prefix}{q('v_window')} AS WITH w AS (SELECT * FROM {source})"
+        f" SELECT w.{q('id')}, row_number() OVER (ORDER BY w.{q('id')}) AS rn FROM w{cross}"
+    )
+
+
 def _postgres_extras(schema: str) -> Iterator[str]:
     s = f'"{schema}"'
     yield (
@@ -301,6 +331,7 @@ def ddl_for_schema(engine: str, size: CatalogSize, index: int, seed: int = 0) ->
         out.append(_create_view(engine, schema, v))
         if engine == "postgres" and v.comment:
             out.append(f'COMMENT ON VIEW "{schema}"."{v.name}" IS {_lit(v.comment)}')
+    out.extend(_varied_views(engine, size, index, spec))
     if engine == "postgres":
         out.extend(_postgres_extras(schema))
     return out
@@ -308,7 +339,7 @@ def ddl_for_schema(engine: str, size: CatalogSize, index: int, seed: int = 0) ->
 
 def expected_counts(engine: str, size: CatalogSize) -> dict[str, int]:
     """Tables (every non-view kind, partitions included) and views the catalog holds."""
-    views = min(3, size.tables)
+    views = min(3, size.tables) + 3  # + _varied_views
     tables = size.tables + (5 if engine == "postgres" else 0)
     views += 1 if engine == "postgres" else 0
     return {"schemas": size.schemas, "tables": tables * size.schemas, "views": views * size.schemas}

@@ -23,6 +23,7 @@ REQUESTS = {
     "database": "api/data/createDatabase.json",
     "databaseSchema": "api/data/createDatabaseSchema.json",
     "table": "api/data/createTable.json",
+    "lineage": "api/lineage/addLineage.json",
 }
 
 

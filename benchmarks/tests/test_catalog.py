@@ -53,4 +53,4 @@ def test_sqlite_catalog_builds(tmp_path: Path) -> None:
     assert len(files) == 2
     with sqlite3.connect(files[1]) as conn:
         kinds = conn.execute("SELECT type, count(*) FROM sqlite_master GROUP BY type").fetchall()
-    assert dict(kinds)["table"] == 8 and dict(kinds)["view"] == 3
+    assert dict(kinds)["table"] == 8 and dict(kinds)["view"] == 6  # 3 joins + 3 varied shapes

@@ -126,6 +126,9 @@ class _SourceBase(_Strict):
     include_ddl: bool = Field(
         default=False, description="Render each table's CREATE TABLE statement."
     )
+    include_lineage: bool = Field(
+        default=True, description="Lineage of views: upstream relations and column sources."
+    )
     connect_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for one connection to open."
     )

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
+from metaingest.lineage.model import ViewLineage
+
 __all__ = [
     "Column",
     "ConstraintType",
@@ -347,6 +349,7 @@ class Table(_Entity):
     partition_bound: str | None = None
     engine_table_type: str | None = None
     unique_indexes: tuple[UniqueIndex, ...] | None = None
+    lineage: ViewLineage | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any, Self
 
 import anyio
@@ -40,6 +40,8 @@ from metaingest.entities import (
     build_fqn,
 )
 from metaingest.errors import MissingDependencyError, SourceError
+from metaingest.lineage.parse import Relation
+from metaingest.lineage.resolve import attach_lineage
 from metaingest.redact import Redactor
 from metaingest.report import Issue
 
@@ -339,9 +341,13 @@ class MysqlConnector:
         tables = builder.tables(rows)
         issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in builder.warnings]
         issues += builder.issues
-        return SchemaBatch(
+        batch = SchemaBatch(
             unit.database, unit.schema, tables, tuple(issues), discovered=len(rows["tables"])
         )
+        if not self.source.include_lineage:
+            return batch
+        fetch = partial(_relation_columns, connection, unit.database)
+        return await attach_lineage(batch, dialect="mysql", catalog=None, fetch=fetch)
 
     def peak_connections(self) -> int:
         """The most connections this connector had open at once."""
@@ -377,6 +383,38 @@ async def _fetch(
         if warnings is not None:
             warnings.extend(cursor.server_warnings)
     return rows
+
+
+async def _relation_columns(
+    connection: Any, database: Database, keys: Sequence[tuple[str, str, str]]
+) -> list[Relation]:
+    """Columns of relations views read in other schemas: one query per schema they read."""
+    by_schema: dict[str, list[str]] = defaultdict(list)
+    for _catalog, schema, name in keys:
+        by_schema[schema].append(name)
+    out: list[Relation] = []
+    for schema, names in sorted(by_schema.items()):
+        sql = queries("mysql")["relation_columns"].replace(
+            "{names}", ", ".join(["%s"] * len(names))
+        )
+        async with connection.cursor() as cursor:
+            await cursor.execute(sql, (schema, schema, *names))
+            rows: list[Row] = list(await cursor.fetchall())
+        columns: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            columns[str(_text(row["table_name"]))].append(str(_text(row["name"])))
+        out.extend(
+            Relation(
+                build_fqn(database.service, database.name, schema, name),
+                None,
+                schema,
+                name,
+                tuple(cols),
+            )
+            for name, cols in columns.items()
+            if name in names  # the binary match information_schema's IN does not make
+        )
+    return out
 
 
 async def _alive(connection: Any) -> bool:

@@ -26,6 +26,8 @@ from metaingest.entities import (
     build_fqn,
 )
 from metaingest.errors import MissingDependencyError, SourceError
+from metaingest.lineage.parse import Relation
+from metaingest.lineage.resolve import Dependencies, attach_lineage
 from metaingest.redact import Redactor
 from metaingest.report import Issue
 from metaingest.retry import ConnectionLost
@@ -213,10 +215,47 @@ class PostgresConnector:
             relations = await connection.fetch(self._sql["relations"], name)
             columns = await connection.fetch(self._sql["columns"], name)
             constraints = await connection.fetch(self._sql["constraints"], name)
+            lineage = self.source.include_lineage and any(r["kind"] in "vm" for r in relations)
+            depends = (
+                await connection.fetch(self._sql["view_dependencies"], name) if lineage else []
+            )
         tables, issues = build_tables(
             self.service_name, unit.database.name, unit.schema, relations, columns, constraints
         )
-        return SchemaBatch(unit.database, unit.schema, tables, issues, discovered=len(relations))
+        batch = SchemaBatch(unit.database, unit.schema, tables, issues, discovered=len(relations))
+        if not lineage:
+            return batch
+        return await attach_lineage(
+            batch,
+            dialect="postgres",
+            catalog=unit.database.name,
+            fetch=partial(self._relation_columns, connection, unit.database),
+            dependencies=view_dependencies(unit, depends),
+        )
+
+    async def _relation_columns(
+        self, connection: Any, database: Database, keys: Sequence[tuple[str, str, str]]
+    ) -> list[Relation]:
+        """Columns of relations that views read outside their schema, in one query."""
+        here = [(db, name) for catalog, db, name in keys if catalog == database.name]
+        if not here:
+            return []
+        rows = await connection.fetch(
+            self._sql["relation_columns"], [k[0] for k in here], [k[1] for k in here]
+        )
+        grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for row in rows:
+            grouped[(row["schema_name"], row["name"])].append(row["column_name"])
+        return [
+            Relation(
+                build_fqn(database.service, database.name, schema, name),
+                database.name,
+                schema,
+                name,
+                tuple(cols),
+            )
+            for (schema, name), cols in grouped.items()
+        ]
 
     def peak_connections(self) -> int:
         """The most connections the pool held open at once."""
@@ -238,6 +277,23 @@ class PostgresConnector:
         """Check with one cheap query that the schema's catalog can be read."""
         if await connection.fetchval(self._sql["probe"], unit.schema.name) is None:
             raise LookupError(f"schema {unit.schema.name!r} not found")
+
+
+def view_dependencies(unit: Unit, rows: Iterable[_Row]) -> dict[str, Dependencies]:
+    """The server's dependency records per view FQN: relations and columns, as FQNs."""
+    service, database = unit.database.service, unit.database.name
+    relations: dict[str, set[str]] = defaultdict(set)
+    columns: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        view = table_fqn(unit.schema.fqn, row["view_name"])
+        ref = build_fqn(service, database, row["ref_schema"], row["ref_name"])
+        relations[view].add(ref)
+        if row["ref_column"] is not None:
+            columns[view].add(table_fqn(ref, row["ref_column"]))
+    return {
+        view: Dependencies(frozenset(refs), frozenset(columns[view]))
+        for view, refs in relations.items()
+    }
 
 
 async def _alive(connection: Any) -> bool:

@@ -17,7 +17,8 @@ abandons its worker thread; the driver's timeouts and interrupts end the blocked
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import PurePath
@@ -34,11 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import Pool, QueuePool
 
 from metaingest.config import SqlAlchemySource
-from metaingest.entities import Database, DatabaseSchema, Table
+from metaingest.entities import Database, DatabaseSchema, Table, build_fqn
 from metaingest.errors import ConfigError, ExtractError, MissingDependencyError, SourceError
+from metaingest.lineage.parse import Relation
+from metaingest.lineage.resolve import attach_lineage
 
 from . import sqlalchemy_duckdb, sqlalchemy_reflect
-from .base import SchemaBatch, Unit
+from .base import SchemaBatch, Unit, table_fqn
 from .lease import Lease
 from .sqlalchemy_reflect import Reflected, build_tables
 
@@ -58,6 +61,15 @@ _EXTRAS = {
 _DIALECT_PACKAGES = {"duckdb": "duckdb_engine"}
 # Dialects whose URL database part is a file path.
 _FILE_DIALECTS = frozenset({"sqlite", "duckdb"})
+
+# SQLAlchemy dialect name -> sqlglot dialect, for views' lineage (others get none)
+_SQLGLOT = {
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+    "duckdb": "duckdb",
+}
 
 _Lister = Callable[[Connection], list[tuple[str, str | None]]]
 _Reflector = Callable[[Connection, str], Reflected]
@@ -321,7 +333,50 @@ class SqlAlchemyConnector:
                 tables = await self._on_connection(self._extract_sync, connection, unit)
         except SQLAlchemyError as exc:
             raise ExtractError(unit.fqn, cause(exc)) from exc
-        return SchemaBatch(unit.database, unit.schema, tables)
+        batch = SchemaBatch(unit.database, unit.schema, tables)
+        dialect = _SQLGLOT.get(connection.dialect.name)
+        if not self.source.include_lineage or dialect is None:
+            return batch
+        catalog = unit.database.name if dialect in ("postgres", "duckdb") else None
+        fetch = partial(self._relations, connection, unit, catalog)
+        return await attach_lineage(batch, dialect=dialect, catalog=catalog, fetch=fetch)
+
+    async def _relations(
+        self,
+        connection: Connection | AsyncConnection,
+        unit: Unit,
+        catalog: str | None,
+        keys: Sequence[tuple[str, str, str]],
+    ) -> list[Relation]:
+        """Columns of what views read in other schemas: those schemas reflected once each."""
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for key_catalog, schema, name in keys:
+            if catalog is None or key_catalog == catalog:
+                wanted[schema].add(name)
+
+        def work(sync: Connection) -> list[Relation]:
+            out: list[Relation] = []
+            for schema, names in sorted(wanted.items()):
+                try:
+                    reflected = self._reflect(sync, schema)
+                except SQLAlchemyError:
+                    continue  # not a schema of this database: its views' edges stay unresolved
+                schema_fqn = build_fqn(self.service_name, unit.database.name, schema)
+                out.extend(
+                    Relation(
+                        table_fqn(schema_fqn, name),
+                        catalog,
+                        schema,
+                        name,
+                        tuple(c["name"] for c in reflected.columns[name]),
+                    )
+                    for name in sorted(names & set(reflected.columns))
+                )
+            return out
+
+        if isinstance(connection, AsyncConnection):
+            return await connection.run_sync(work)
+        return await self._on_connection(work, connection)
 
     def _extract_sync(self, connection: Connection, unit: Unit) -> tuple[Table, ...]:
         reflected = self._reflect(connection, unit.schema.name)

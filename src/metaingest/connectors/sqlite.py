@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -40,9 +41,13 @@ from metaingest.entities import (
     quote_name,
 )
 from metaingest.errors import SourceError
+from metaingest.lineage.parse import Relation
+from metaingest.lineage.resolve import attach_lineage
 from metaingest.report import Issue
 
 __all__ = ["SqliteConnector"]
+
+T = TypeVar("T")
 
 _QUOTE = _sqlite_dialect().identifier_preparer.quote_identifier
 _SQL = queries("sqlite")
@@ -135,20 +140,32 @@ class SqliteConnector:
         return self._pool.acquire(database.name)
 
     async def extract(self, unit: Unit, connection: sqlite3.Connection) -> SchemaBatch:
-        """Extract one schema in a worker thread with four catalog queries.
+        """Extract one schema in a worker thread with four catalog queries (and, for views'
+        lineage, one more per other schema they read).
 
         A unit cancelled or timed out meanwhile abandons the thread: sqlite3's
         ``interrupt()`` ends the running query, and the thread closes the connection.
         """
         lease = Lease(connection, connection.close)
-        try:
-            return await anyio.to_thread.run_sync(
-                lease.run, _extract, connection, unit, limiter=self._limiter, abandon_on_cancel=True
-            )
-        except BaseException:
-            if lease.abandon():
-                self._abandoned.add(id(connection))
-            raise
+
+        async def on_connection(function: Callable[..., T], *args: Any) -> T:
+            try:
+                return await anyio.to_thread.run_sync(
+                    lease.run, function, *args, limiter=self._limiter, abandon_on_cancel=True
+                )
+            except BaseException:
+                if lease.abandon():
+                    self._abandoned.add(id(connection))
+                raise
+
+        batch = await on_connection(_extract, connection, unit)
+        if not self._source.include_lineage:
+            return batch
+
+        async def fetch(keys: Sequence[tuple[str, str, str]]) -> list[Relation]:
+            return await on_connection(_relations, connection, unit, keys)
+
+        return await attach_lineage(batch, dialect="sqlite", catalog=None, fetch=fetch)
 
     def peak_connections(self) -> int:
         """The most sqlite3 connections open at once."""
@@ -238,6 +255,30 @@ def _extract(conn: sqlite3.Connection, unit: Unit) -> SchemaBatch:
     return SchemaBatch(
         unit.database, unit.schema, tuple(tables), tuple(issues), discovered=len(objects)
     )
+
+
+def _relations(
+    conn: sqlite3.Connection, unit: Unit, keys: Sequence[tuple[str, str, str]]
+) -> list[Relation]:
+    """Columns of the relations views read outside their own schema: a query per schema."""
+    schemas = {row[1].lower(): row[1] for row in conn.execute("PRAGMA database_list")}
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for _catalog, db, name in keys:
+        if db.lower() in schemas:
+            wanted[schemas[db.lower()]].add(name.lower())
+    out: list[Relation] = []
+    for schema, names in sorted(wanted.items()):
+        rows = _fetch(conn, "columns", schema, schema)
+        columns: dict[str, list[str]] = defaultdict(list)
+        for table, _cid, column, *_rest, hidden in rows:
+            if table.lower() in names and hidden != 1:
+                columns[table].append(column)
+        schema_fqn = table_fqn(unit.database.fqn, schema)  # appends one quoted part
+        out.extend(
+            Relation(table_fqn(schema_fqn, table), None, schema, table, tuple(cols))
+            for table, cols in columns.items()
+        )
+    return out
 
 
 def _implicit_not_null(rows: list[Any], text: TableText, indexes: _Indexes) -> frozenset[str]:

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from metaingest.connectors.base import SchemaBatch
 from metaingest.entities import Database
 from metaingest.errors import SinkError
+from metaingest.lineage.model import ViewLineage
 from metaingest.outputs import check_output, umask_mode
 
 __all__ = ["JsonlSink"]
@@ -46,6 +47,20 @@ def _line(kind: str, entity: Any, fmt: _Format) -> bytes:
     # what model_dump_json(exclude_none=True) returns, before its decode to str
     body = entity.__pydantic_serializer__.to_json(entity, exclude_none=True)
     return b'{"kind":"%s",%s\n' % (kind.encode(), body[1:])
+
+
+def _lineage_lines(fqn: str, lineage: ViewLineage) -> bytes:
+    """A view's lineage as AddLineageRequest lines whose entities are named by FQN (the ids
+    the request needs are known only to an OpenMetadata server)."""
+    fqn_json = json.dumps(fqn, ensure_ascii=False)
+    return b"".join(
+        f'{{"kind":"lineage","fqn":{fqn_json},"request":{_compact(request)}}}\n'.encode()
+        for request in lineage.requests(fqn)
+    )
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # Spooled lines are buffered in memory up to this size, then appended in one worker-thread call.
@@ -88,6 +103,8 @@ class JsonlSink:
         buffer += _line("databaseSchema", batch.schema, fmt)
         for table in sorted(batch.tables, key=lambda t: t.name):
             buffer += _line("table", table, fmt)
+            if fmt == "openmetadata" and table.lineage is not None:
+                buffer += _lineage_lines(table.fqn, table.lineage)
         length = self._written + len(buffer) - offset
         self._spooled.append(_Spooled(batch.database, batch.schema.name, offset, length))
         if len(buffer) >= _FLUSH_BYTES:

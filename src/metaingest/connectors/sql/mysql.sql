@@ -82,3 +82,11 @@ SELECT s.SCHEMA_NAME AS name,
         WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME) AS tables
 FROM information_schema.SCHEMATA AS s
 WHERE s.SCHEMA_NAME = %s;
+
+-- name: relation_columns
+-- The columns, in order, of some relations of one schema: what views of another schema
+-- read there, for their lineage. The IN list gets one bind marker per relation name.
+SELECT TABLE_NAME AS table_name, COLUMN_NAME AS name
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s AND TABLE_NAME IN ({names})
+ORDER BY TABLE_NAME, ORDINAL_POSITION;

@@ -264,3 +264,35 @@ SHOW server_version;
 SELECT (SELECT count(*) FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid) AS relations
 FROM pg_catalog.pg_namespace AS n
 WHERE n.nspname = $1;
+
+-- name: view_dependencies
+-- What each view and materialized view of the schema reads, as the server records it: the
+-- dependencies of its rewrite rule on relations (ref_column NULL) and on their columns
+-- (refobjsubid > 0), across schemas. A view's rule also depends on the view itself: left out.
+WITH rel AS (
+    {schema_relations}
+)
+SELECT v.relname AS view_name, rn.nspname AS ref_schema, r.relname AS ref_name,
+    a.attname AS ref_column
+FROM rel
+JOIN pg_catalog.pg_class AS v ON v.oid = rel.oid AND v.relkind IN ('v', 'm')
+JOIN pg_catalog.pg_rewrite AS rw ON rw.ev_class = v.oid
+JOIN pg_catalog.pg_depend AS d
+    ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid
+    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> v.oid
+JOIN pg_catalog.pg_class AS r ON r.oid = d.refobjid
+JOIN pg_catalog.pg_namespace AS rn ON rn.oid = r.relnamespace
+LEFT JOIN pg_catalog.pg_attribute AS a
+    ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0
+ORDER BY 1, 2, 3, 4;
+
+-- name: relation_columns
+-- The columns, in order, of relations named by (schema, name) pairs: what views of a schema
+-- read outside it, for their lineage. One query for all of them.
+SELECT n.nspname AS schema_name, c.relname AS name, a.attname AS column_name
+FROM unnest($1::text[], $2::text[]) AS k(nspname, relname)
+JOIN pg_catalog.pg_namespace AS n ON n.nspname = k.nspname
+JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = k.relname
+JOIN pg_catalog.pg_attribute AS a
+    ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY 1, 2, a.attnum;

@@ -1,0 +1,149 @@
+"""Attach lineage to the views of one schema's batch, inside that schema's unit.
+
+A connector calls ``attach_lineage`` at the end of ``extract``, on the unit's own connection:
+
+1. every view definition is scanned for the relations it names; those outside the batch are
+   looked up with ONE call to the connector's ``fetch`` (one catalog query per schema,
+   whatever the number of views);
+2. each definition is parsed against the batch's relations and the fetched ones
+   (``parse.parse_view``), in a worker thread: parsing is CPU work that must not stall the
+   event loop;
+3. where the engine records dependencies (PostgreSQL's ``pg_depend``), they are the truth:
+   the view's upstream relations are the recorded ones, and a parsed column edge outside the
+   recorded columns is dropped and reported — it would be a parser bug.
+
+Problems become warnings on the view's FQN; a view's lineage with an empty ``upstream``
+means "unresolved", never "reads nothing".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import anyio
+from sqlglot import exp
+
+from metaingest.connectors.base import SchemaBatch
+from metaingest.entities import VIEW_TYPES, Table
+from metaingest.report import Issue
+
+from .model import ColumnLineage, LineageSource, ViewLineage
+from .parse import (
+    Parsed,
+    Relation,
+    known_relations,
+    parse_definition,
+    parse_view,
+    referenced_relations,
+)
+
+__all__ = ["Dependencies", "Fetch", "attach_lineage"]
+
+# (catalog, db, name) of relations to look up, with the run's defaults filled in
+Key = tuple[str, str, str]
+Fetch = Callable[[Sequence[Key]], Awaitable[Sequence[Relation]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    """What the engine records that a view reads: relation FQNs and column FQNs."""
+
+    relations: frozenset[str]
+    columns: frozenset[str]
+
+
+_NOTHING = Dependencies(frozenset(), frozenset())
+
+
+def _relation(table: Table, catalog: str | None, schema: str) -> Relation:
+    return Relation(table.fqn, catalog, schema, table.name, tuple(c.name for c in table.columns))
+
+
+async def attach_lineage(
+    batch: SchemaBatch,
+    *,
+    dialect: str,
+    catalog: str | None,
+    fetch: Fetch,
+    dependencies: Mapping[str, Dependencies] | None = None,
+) -> SchemaBatch:
+    """The batch with ``lineage`` set on every view that has a definition."""
+    views = [t for t in batch.tables if t.table_type in VIEW_TYPES and t.view_definition]
+    if not views:
+        return batch
+    schema = batch.schema.name
+    own = [_relation(t, catalog, schema) for t in batch.tables]
+    own_keys = {(catalog or "", schema, t.name) for t in batch.tables}
+
+    def scan() -> tuple[dict[str, exp.Query | str], list[Key]]:
+        queries = {}
+        wanted: dict[Key, None] = {}
+        for view in views:
+            assert view.view_definition is not None
+            query = queries[view.fqn] = parse_definition(view.view_definition, dialect)
+            for ref_catalog, ref_db, name in referenced_relations(query, dialect):
+                key = (ref_catalog or (catalog or ""), ref_db or schema, name)
+                if key not in own_keys:
+                    wanted[key] = None
+        return queries, list(wanted)
+
+    # parsing is CPU work: in a worker thread, so the event loop stays responsive
+    queries, wanted = await anyio.to_thread.run_sync(scan)
+    fetched = list(await fetch(wanted)) if wanted else []
+
+    def work() -> tuple[dict[str, ViewLineage], list[Issue]]:
+        relations = known_relations(own + fetched, dialect)
+        out: dict[str, ViewLineage] = {}
+        issues: list[Issue] = []
+        for view in views:
+            parsed = parse_view(
+                queries[view.fqn],
+                dialect=dialect,
+                view_columns=[c.name for c in view.columns],
+                catalog=catalog,
+                db=schema,
+                relations=relations,
+            )
+            # a view the records show reading nothing (SELECT 1) has empty dependencies
+            deps = None if dependencies is None else dependencies.get(view.fqn, _NOTHING)
+            lineage, problems = _combine(parsed, deps)
+            out[view.fqn] = lineage
+            issues.extend(
+                Issue(level="warning", fqn=view.fqn, message=f"lineage: {p}") for p in problems
+            )
+        return out, issues
+
+    lineages, issues = await anyio.to_thread.run_sync(work)
+    tables = tuple(
+        t.model_copy(update={"lineage": lineages[t.fqn]}) if t.fqn in lineages else t
+        for t in batch.tables
+    )
+    return dataclasses.replace(batch, tables=tables, issues=(*batch.issues, *issues))
+
+
+def _combine(parsed: Parsed, deps: Dependencies | None) -> tuple[ViewLineage, list[str]]:
+    """Parsed edges, checked against the engine's dependency records when it has them."""
+    problems = list(parsed.problems)
+    if deps is None:
+        columns = tuple(ColumnLineage(column=c, upstream=up) for c, up in parsed.columns.items())
+        return ViewLineage(upstream=parsed.upstream, columns=columns, source="parsed"), problems
+    for fqn in parsed.upstream:
+        if fqn not in deps.relations:
+            problems.append(f"parsed relation {fqn} is not in the server's dependency records")
+    columns_out = []
+    for column, upstream in parsed.columns.items():
+        kept = tuple(edge for edge in upstream if edge in deps.columns)
+        for edge in upstream:
+            if edge not in deps.columns:
+                problems.append(
+                    f"column {column}: parsed edge {edge} is not in the server's dependency "
+                    "records: dropped"
+                )
+        columns_out.append(ColumnLineage(column=column, upstream=kept))
+    source: LineageSource = "catalog+parsed" if parsed.columns else "catalog"
+    lineage = ViewLineage(
+        upstream=tuple(sorted(deps.relations)), columns=tuple(columns_out), source=source
+    )
+    return lineage, problems
