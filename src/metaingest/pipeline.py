@@ -19,7 +19,7 @@ the runner can end, so the plan a stateful sink sees at commit is complete.
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -68,18 +68,37 @@ class DiscoveryFeed:
         self._changed = anyio.Event()
         self._found: dict[str, tuple[DiscoveredDatabase, list[DiscoveredUnit]]] = {}
         self._failed = 0
+        self._busy: Counter[str] = Counter()  # units running, by database
 
     async def take(self) -> Unit | Job | None:
         """The next unit to extract, or a listing job, or None when all work was handed out."""
         while True:
-            if self._queue:
-                return self._queue.popleft()
+            unit = self._idle_unit()
+            if unit is not None:
+                self._busy[unit.database.name] += 1
+                return unit
             if self._pending:
                 self._listing += 1
                 return partial(self._list, self._pending.popleft())
+            if self._queue:  # every database left is busy: a unit on a connection of its own
+                unit = self._queue.popleft()
+                self._busy[unit.database.name] += 1
+                return unit
             if self._listing == 0:
                 return None
             await self._changed.wait()
+
+    def finished(self, unit: Unit) -> None:
+        """A unit is done: its database's connection is idle in the pool again."""
+        self._busy[unit.database.name] -= 1
+
+    def _idle_unit(self) -> Unit | None:
+        """The first queued unit of a database with no unit running (its connection is idle)."""
+        for i, unit in enumerate(self._queue):
+            if not self._busy[unit.database.name]:
+                del self._queue[i]
+                return unit
+        return None
 
     async def _list(self, database: Database) -> None:
         try:

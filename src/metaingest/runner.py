@@ -48,6 +48,10 @@ class Feed(Protocol):
         """The next piece of work; may wait for work that is on its way."""
         ...
 
+    def finished(self, unit: Unit) -> None:
+        """``unit`` is done (its connection is back in the pool); called before its slot is."""
+        ...
+
 
 class _Units:
     """A fixed sequence of units as a feed."""
@@ -57,6 +61,9 @@ class _Units:
 
     async def take(self) -> Unit | Job | None:
         return next(self._units, None)
+
+    def finished(self, unit: Unit) -> None:
+        pass
 
 
 log = logging.getLogger(__name__)
@@ -107,6 +114,7 @@ class Runner:
         self._t0 = clock()
         self._fatal: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
+        self._feed: Feed = _Units(())
 
     @property
     def fatal(self) -> BaseException | None:
@@ -125,6 +133,7 @@ class Runner:
         """
         self._t0 = self._clock()
         feed = _Units(units) if isinstance(units, Sequence) else units
+        self._feed = feed
         async with send, anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
             while True:
@@ -159,6 +168,7 @@ class Runner:
                 self._record(unit, start, "ok", len(batch.tables), attempts)
                 log.debug("%s: %d tables", unit.fqn, len(batch.tables), extra={"fqn": unit.fqn})
         finally:
+            self._feed.finished(unit)
             self._slots.release()
             self._on_finish(unit)
 
