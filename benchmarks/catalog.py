@@ -7,7 +7,9 @@ have a unique constraint; many have a foreign key to an earlier table of their s
 the first table of the previous schema; about half of the tables, views and columns carry a
 comment; each schema has up to three join views and three more of the shapes lineage parses
 (aggregate, CASE + UNION, CTE + window over a view, cross-schema), and on PostgreSQL also a
-materialized view and a range-partitioned table with four partitions.
+materialized view and a range-partitioned table with four partitions. Each PostgreSQL and
+MariaDB schema also has ``ROUTINES`` routines: three functions (on PostgreSQL one of them
+overloaded) and two procedures, half of them commented.
 
 Everything is named ``mi_bench_*``. Each schema's DDL goes to the server as one multi-statement
 batch, so building costs one round trip per schema.
@@ -29,6 +31,7 @@ __all__ = [
     "SchemaSpec",
     "TableSpec",
     "ddl_for_schema",
+    "routine_ddl",
     "schema_spec",
 ]
 
@@ -304,6 +307,43 @@ def _postgres_extras(schema: str) -> Iterator[str]:
         )
 
 
+ROUTINES = 5  # per PostgreSQL / MariaDB schema: three functions, two procedures
+
+
+def routine_ddl(engine: str, schema: str) -> list[str]:
+    """The schema's functions and procedures (``CREATE OR REPLACE``: re-running is harmless)."""
+    if engine == "postgres":
+        s = f'"{schema}"'
+        return [
+            f"CREATE OR REPLACE FUNCTION {s}.order_total(a integer, b integer) RETURNS integer"
+            " LANGUAGE sql IMMUTABLE AS 'SELECT a + b'",
+            f"COMMENT ON FUNCTION {s}.order_total(integer, integer) IS 'sum of two amounts'",
+            f"CREATE OR REPLACE FUNCTION {s}.order_total(a numeric, b numeric DEFAULT 0)"
+            " RETURNS numeric LANGUAGE sql STABLE AS 'SELECT a + b'",
+            f"CREATE OR REPLACE FUNCTION {s}.label(x text) RETURNS text LANGUAGE plpgsql"
+            " AS $$ BEGIN RETURN upper(x); END $$",
+            f"CREATE OR REPLACE PROCEDURE {s}.refresh_totals() LANGUAGE plpgsql"
+            " AS $$ BEGIN PERFORM 1; END $$",
+            f"COMMENT ON PROCEDURE {s}.refresh_totals() IS 'recompute the totals'",
+            f"CREATE OR REPLACE PROCEDURE {s}.archive(days integer) LANGUAGE sql AS 'SELECT 1'",
+        ]
+    if engine == "mariadb":
+        s = f"`{schema}`"
+        return [
+            f"CREATE OR REPLACE FUNCTION {s}.order_total(a INT, b INT) RETURNS INT DETERMINISTIC"
+            " COMMENT 'sum of two amounts' RETURN a + b",
+            f"CREATE OR REPLACE FUNCTION {s}.order_net(a DECIMAL(10,2), rate DECIMAL(4,2))"
+            " RETURNS DECIMAL(10,2) DETERMINISTIC RETURN a * (1 - rate)",
+            f"CREATE OR REPLACE FUNCTION {s}.label(x VARCHAR(64)) RETURNS VARCHAR(64)"
+            " NO SQL RETURN upper(x)",
+            f"CREATE OR REPLACE PROCEDURE {s}.refresh_totals() COMMENT 'recompute the totals'"
+            " SELECT 1",
+            f"CREATE OR REPLACE PROCEDURE {s}.archive(IN days INT, OUT moved INT)"
+            " SELECT days INTO moved",
+        ]
+    return []
+
+
 def ddl_for_schema(engine: str, size: CatalogSize, index: int, seed: int = 0) -> list[str]:
     """The statements that create schema ``index`` on ``engine`` (no trailing semicolons)."""
     if engine not in _ENGINES:
@@ -334,6 +374,7 @@ def ddl_for_schema(engine: str, size: CatalogSize, index: int, seed: int = 0) ->
     out.extend(_varied_views(engine, size, index, spec))
     if engine == "postgres":
         out.extend(_postgres_extras(schema))
+    out.extend(routine_ddl(engine, schema))
     return out
 
 
@@ -342,7 +383,13 @@ def expected_counts(engine: str, size: CatalogSize) -> dict[str, int]:
     views = min(3, size.tables) + 3  # + _varied_views
     tables = size.tables + (5 if engine == "postgres" else 0)
     views += 1 if engine == "postgres" else 0
-    return {"schemas": size.schemas, "tables": tables * size.schemas, "views": views * size.schemas}
+    routines = ROUTINES if engine in ("postgres", "mariadb") else 0
+    return {
+        "schemas": size.schemas,
+        "tables": tables * size.schemas,
+        "views": views * size.schemas,
+        "stored_procedures": routines * size.schemas,
+    }
 
 
 # --- building and dropping -----------------------------------------------------------------
@@ -403,7 +450,12 @@ def build_mariadb(size: CatalogSize, seed: int = 0) -> float:
                 while cur.nextset():
                     pass
             cur.execute(f"CREATE USER IF NOT EXISTS '{BENCH_USER}'@'127.0.0.1'")
-            grant = f"GRANT SELECT, SHOW VIEW ON `mi\\_bench\\_%`.* TO '{BENCH_USER}'@'127.0.0.1'"
+            # EXECUTE: MariaDB lists a routine in information_schema.ROUTINES only to a user
+            # with a privilege on it (its body only to its definer or a reader of mysql.proc)
+            grant = (
+                f"GRANT SELECT, SHOW VIEW, EXECUTE ON `mi\\_bench\\_%`.*"
+                f" TO '{BENCH_USER}'@'127.0.0.1'"
+            )
             cur.execute(grant)
     finally:
         conn.close()

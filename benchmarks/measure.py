@@ -141,6 +141,9 @@ def metaingest_spec(
         "threads": threads,
         "service_name": "bench",
         "schema_filter": {"includes": [size.schema_regex(engine)]},
+        # what OpenMetadata's pipeline reads beyond tables (routines are on by default)
+        "include_owners": True,
+        "include_stored_procedures": True,
     }
     if engine == "postgres":
         source.update(username=PG["user"], database=size.database, application_name=app)

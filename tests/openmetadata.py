@@ -8,6 +8,7 @@ its canonical URL and under its own ``$id``, so every ``$ref`` resolves without 
 from __future__ import annotations
 
 import json
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ REQUESTS = {
     "databaseSchema": "api/data/createDatabaseSchema.json",
     "table": "api/data/createTable.json",
     "lineage": "api/lineage/addLineage.json",
+    "storedProcedure": "api/data/createStoredProcedure.json",
 }
 
 
@@ -52,3 +54,15 @@ def validation_errors(kind: str, payload: dict[str, Any]) -> list[str]:
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
         for e in _validator(kind).iter_errors(payload)
     ]
+
+
+def with_ids(request: dict[str, Any]) -> dict[str, Any]:
+    """An FQN-named AddLineageRequest (the JSONL ``openmetadata`` format) with the entity ids
+    a server would resolve filled in: what a valid request then looks like."""
+    edge = dict(request["edge"])
+    for end in ("fromEntity", "toEntity"):
+        edge[end] = {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, edge[end]["fullyQualifiedName"])),
+            "type": edge[end]["type"],
+        }
+    return {**request, "edge": edge}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "postgres_catalog.sql"
 GOLDEN = Path(__file__).parent / "golden" / "postgres_catalog.jsonl"
 GOLDEN_DATABASE = "mi_test_golden"  # stands for the random database name in the golden file
 REGENERATE = os.environ.get("METAINGEST_REGENERATE_GOLDEN") == "1"
+STATISTICS = re.compile(r',"(row_estimate|size_bytes)":\d+')
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,7 @@ async def test_golden_file(postgres_server: PgServer, catalog_db: str, tmp_path:
     report = await Workflow(make_config(postgres_server, catalog_db, out)).run()
     assert report.exit_code() == 0, report.issues
     text = out.read_text(encoding="utf-8").replace(catalog_db, GOLDEN_DATABASE)
+    text = STATISTICS.sub("", text)  # set by (auto)VACUUM/ANALYZE, which may or may not have run
     if REGENERATE:
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(text, encoding="utf-8")
@@ -320,4 +323,6 @@ async def test_constant_queries_per_schema(postgres_server: PgServer, catalog_db
                     counting = CountingConnection(conn)
                     batch = await connector.extract(Unit(database, schema), counting)
                 counts[schema.name] = (len(batch.tables), counting.queries)
-    assert counts == {"sales": (14, 3), "empty_schema": (0, 3), "ünïcödé": (2, 3)}
+    # the same whatever the number of tables: relations, columns, constraints, routines; a
+    # schema with views reads one more, the views' dependency records (lineage)
+    assert counts == {"sales": (14, 5), "empty_schema": (0, 4), "ünïcödé": (2, 4)}

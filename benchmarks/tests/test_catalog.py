@@ -42,6 +42,8 @@ def test_postgres_extras_and_names() -> None:
     ddl = "\n".join(ddl_for_schema("postgres", size, 0))
     assert "MATERIALIZED VIEW" in ddl and "PARTITION BY RANGE" in ddl
     assert ddl.count("PARTITION OF") == 4
+    assert ddl.count("CREATE OR REPLACE FUNCTION") == 3
+    assert ddl.count("CREATE OR REPLACE PROCEDURE") == 2
     assert size.database.startswith("mi_bench_")
     assert size.schema_name("mariadb", 3).startswith("mi_bench_")
 

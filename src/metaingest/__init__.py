@@ -50,6 +50,7 @@ from metaingest.errors import (
 from metaingest.observe import Progress, ProgressObserver
 from metaingest.plan import DiscoveredDatabase, DiscoveredUnit
 from metaingest.report import Issue, Report
+from metaingest.routines import ProcedureType, StoredProcedure
 from metaingest.sinks.base import Sink
 from metaingest.workflow import Plan, Workflow, ingest
 
@@ -68,6 +69,7 @@ __all__ = [
     "MetaingestError",
     "MissingDependencyError",
     "Plan",
+    "ProcedureType",
     "Progress",
     "ProgressObserver",
     "Report",
@@ -75,6 +77,7 @@ __all__ = [
     "Sink",
     "SinkError",
     "SourceError",
+    "StoredProcedure",
     "Table",
     "TableConstraint",
     "TableType",

@@ -115,16 +115,20 @@ class _SourceBase(_Strict):
         default_factory=FilterPattern, description="Which tables and views to emit, by name."
     )
     include_owners: bool = Field(
-        default=False, description="Read owners (roles, DEFINERs) of databases, schemas, tables."
+        default=False,
+        description="Read owners: PostgreSQL roles of every object; MySQL view/routine DEFINERs.",
     )
     include_stored_procedures: bool = Field(
-        default=True, description="Read stored procedures and functions of each schema."
+        default=True,
+        description="Read each schema's functions and procedures (PostgreSQL, MySQL/MariaDB).",
     )
     stored_procedure_filter: FilterPattern = Field(
-        default_factory=FilterPattern, description="Which stored procedures to emit, by name."
+        default_factory=FilterPattern,
+        description="Which stored procedures and functions to emit, by their plain name.",
     )
     include_ddl: bool = Field(
-        default=False, description="Render each table's CREATE TABLE statement."
+        default=False,
+        description="Render each table's CREATE TABLE from what was extracted (no extra query).",
     )
     include_lineage: bool = Field(
         default=True, description="Lineage of views: upstream relations and column sources."

@@ -335,6 +335,10 @@ class Table(_Entity):
     ``to_openmetadata()`` gives OpenMetadata's ``schemaDefinition`` the whole
     ``CREATE VIEW schema.name AS ...`` statement. ``unique_indexes`` are the unique indexes
     that cannot be UNIQUE constraints (partial, or on expressions).
+    ``owner`` is the owning role (PostgreSQL) or a view's DEFINER (MySQL), with
+    ``include_owners``; ``ddl`` is the ``CREATE TABLE`` statement rendered from these fields,
+    with ``include_ddl``. ``row_estimate`` and ``size_bytes`` are the catalog's statistics
+    (approximate, and they change without DDL: never part of change detection).
     """
 
     name: str
@@ -350,6 +354,10 @@ class Table(_Entity):
     engine_table_type: str | None = None
     unique_indexes: tuple[UniqueIndex, ...] | None = None
     lineage: ViewLineage | None = None
+    owner: str | None = None
+    ddl: str | None = None
+    row_estimate: int | None = None
+    size_bytes: int | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -390,6 +398,8 @@ class Table(_Entity):
                     for name in self.partitioning.columns
                 ]
             }
+        if self.ddl is not None:
+            out["schemaDefinition"] = self.ddl
         return out
 
     def view_statement(self) -> str | None:
@@ -420,6 +430,7 @@ class DatabaseSchema(_Entity):
     name: str
     database: str
     description: str | None = None
+    owner: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -441,6 +452,7 @@ class Database(_Entity):
     name: str
     service: str
     description: str | None = None
+    owner: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -69,6 +69,7 @@ class Report(BaseModel):
     tables: int = 0
     views: int = 0
     columns: int = 0
+    stored_procedures: int = 0
     filtered: Filtered = Field(default_factory=Filtered)
     warnings: int = 0
     errors: int = 0

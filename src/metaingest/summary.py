@@ -61,12 +61,14 @@ def outcome(report: Report, target: str | None) -> str:
 def summary_cells(report: Report) -> list[tuple[str, str]]:
     """The summary table as (heading, value) pairs, in display order."""
     filtered = report.filtered
+    procedures = [("procedures", str(report.stored_procedures))] if report.stored_procedures else []
     return [
         ("databases", str(report.databases)),
         ("schemas", str(report.schemas)),
         ("tables", str(report.tables)),
         ("views", str(report.views)),
         ("columns", str(report.columns)),
+        *procedures,
         ("filtered", str(filtered.databases + filtered.schemas + filtered.tables)),
         ("errors", str(report.errors)),
         ("warnings", str(report.warnings)),

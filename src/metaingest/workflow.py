@@ -23,6 +23,7 @@ from .accounting import UnitCounts, account
 from .boundary import single_error
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
+from .ddl import with_ddl
 from .discovery import Discovered, discover, list_databases, list_schemas
 from .entities import VIEW_TYPES
 from .errors import EmptyRunError, MetaingestError
@@ -90,6 +91,7 @@ class Workflow:
             source.schema_filter, SYSTEM_SCHEMAS.get(source.type, ())
         )
         self._table_filter = Filter.from_config(source.table_filter)
+        self._procedure_filter = Filter.from_config(source.stored_procedure_filter)
         self._started = False
 
     def _start(self) -> None:
@@ -167,9 +169,14 @@ class Workflow:
         self._unit_counts[batch.fqn] = counts
         self.report.filtered.tables += counts.filtered
         issues = batch.issues if shortfall is None else (*batch.issues, shortfall)
-        if counts.filtered == 0 and shortfall is None:
+        procedures = tuple(p for p in batch.procedures if self._procedure_filter(p.routine_name))
+        if source.include_ddl:
+            kept = with_ddl(kept, source)
+        elif counts.filtered == 0 and shortfall is None and procedures == batch.procedures:
             return batch
-        return SchemaBatch(batch.database, batch.schema, tuple(kept), issues, batch.discovered)
+        return SchemaBatch(
+            batch.database, batch.schema, tuple(kept), issues, batch.discovered, procedures
+        )
 
     def _count(self, batch: SchemaBatch, databases: set[str]) -> None:
         report = self.report
@@ -183,6 +190,8 @@ class Workflow:
         report.views += views
         report.tables += len(batch.tables) - views
         report.columns += sum(len(table.columns) for table in batch.tables)
+        if batch.procedures:
+            report.stored_procedures += len(batch.procedures)
         for issue in batch.issues:
             report.add_issue(issue.level, issue.fqn, self.redact(issue.message))
         if any(issue.level == "error" for issue in batch.issues):

@@ -27,7 +27,15 @@ from sqlalchemy.exc import SAWarning
 
 from metaingest.entities import DataType, Table, TableType
 from tests.conftest import PgServer
-from tests.differential import Allowed, Difference, collect, differences, unexpected
+from tests.differential import (
+    NATIVE_ONLY,
+    Allowed,
+    Difference,
+    collect,
+    differences,
+    native_only,
+    unexpected,
+)
 from tests.differential import d as _d
 
 pytestmark = pytest.mark.postgres
@@ -94,6 +102,9 @@ ALLOWED = (
     ),
 )
 
+# the routines each connector saw in the module's run (the generic connector reads none)
+ROUTINES: dict[str, list[str]] = {}
+
 _INDEX_ONLY = (
     "SQLAlchemy's Inspector keeps a unique index that backs no constraint among indexes; the "
     "native connector reports it as a UNIQUE constraint (from_index) named after the index"
@@ -120,6 +131,7 @@ def _load(server: PgServer, database: str) -> None:
         )
         try:
             await conn.execute(FIXTURE.read_text(encoding="utf-8"))  # one multi-statement script
+            await conn.execute("ANALYZE")  # row estimates and sizes, which only native reads
         finally:
             await conn.close()
 
@@ -128,19 +140,25 @@ def _load(server: PgServer, database: str) -> None:
 
 @pytest.fixture(scope="module")
 def both(postgres_server: PgServer) -> Iterator[tuple[str, dict[str, Table], dict[str, Table]]]:
-    """(database, native tables, generic tables), each by ``schema.table``."""
+    """(database, native tables, generic tables), each by ``schema.table``; the routines each
+    side saw are in ``ROUTINES``."""
     server = postgres_server
     database = server.create_database()
     try:
         _load(server, database)
-        native = anyio.run(collect, server.source(database))
+        ROUTINES["native"], ROUTINES["generic"] = [], []
+        native = anyio.run(collect, server.source(database), ROUTINES["native"])
         url = f"postgresql+asyncpg://{server.user}@{server.host}:{server.port}/{database}"
         with warnings.catch_warnings():
             # the one composite-type column (ALLOWED); any other SAWarning still fails
             warnings.filterwarnings(
                 "ignore", "Did not recognize type 'sales.address'", category=SAWarning
             )
-            generic = anyio.run(collect, {"type": "sqlalchemy", "url": url, "service_name": "pg"})
+            generic = anyio.run(
+                collect,
+                {"type": "sqlalchemy", "url": url, "service_name": "pg"},
+                ROUTINES["generic"],
+            )
         yield database, native, generic
     finally:
         server.drop_database(database)
@@ -156,3 +174,13 @@ def test_native_and_generic_agree_but_for_named_differences(
     extra, stale = unexpected(found, ALLOWED, bugs)
     assert extra == []
     assert stale == [], "stale ALLOWED entries: remove them"
+    # what only the native connector reads: owners, statistics (NATIVE_ONLY), and routines
+    assert native_only(found) == set(NATIVE_ONLY)
+    assert ROUTINES == {
+        "native": [
+            "sales.close_orders(integer)",
+            "sales.order_total(bigint)",
+            "sales.order_total(bigint, boolean)",
+        ],
+        "generic": [],
+    }

@@ -22,6 +22,7 @@ from typing import Protocol, Self, TypeVar
 
 from metaingest.entities import Database, DatabaseSchema, Table, quote_name
 from metaingest.report import Issue
+from metaingest.routines import StoredProcedure
 
 __all__ = ["Connector", "SchemaBatch", "Unit", "build_isolated", "table_fqn"]
 
@@ -46,7 +47,7 @@ class Unit:
 
 @dataclass(frozen=True, slots=True)
 class SchemaBatch:
-    """Everything extracted for one unit: the schema and its tables, in name order."""
+    """Everything extracted for one unit: the schema, its tables and its routines."""
 
     database: Database
     schema: DatabaseSchema
@@ -55,6 +56,8 @@ class SchemaBatch:
     # How many relations the connector's listing query found (None: the connector does not
     # say); the workflow checks that each was delivered, filtered or reported as failed.
     discovered: int | None = None
+    # the schema's stored procedures and functions, in name order
+    procedures: tuple[StoredProcedure, ...] = field(default=())
 
     @property
     def fqn(self) -> str:

@@ -7,7 +7,9 @@ Every connection (discovery and units alike) comes from one ``KeyedPool`` of
 
 A schema costs a constant number of ``information_schema`` queries (tables, columns,
 constraints, key columns, views, on MariaDB column checks, and partitions where a table is
-partitioned), whatever its size.
+partitioned; routines and their parameters with ``include_stored_procedures``), whatever its
+size. With ``include_owners`` a view's and a routine's owner is its DEFINER (``user@host``);
+tables have none.
 
 Column defaults are normalised to one meaning on both engines (see ``normalize_default``):
 a literal is the engine's SQL literal (``'abc'``, ``5``, ``b'101'``), an expression is
@@ -48,6 +50,7 @@ from metaingest.report import Issue
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
 from .mysql_partitions import partitionings
 from .pool import KeyedPool
+from .routines_mysql import build_routines
 from .sql import queries
 from .types import MYSQL_SIZED, mysql_data_type
 
@@ -330,6 +333,8 @@ class MysqlConnector:
         names = ["tables", "columns", "constraints", "key_columns", "views"]
         if server.mariadb is not None and server.mariadb >= (10, 3, 10):
             names.append("json_checks")
+        if self.source.include_stored_procedures:
+            names += ["routines", "routine_parameters"]
         warnings: list[str] = []
         rows: dict[str, list[Row]] = {}
         for name in names:
@@ -338,11 +343,24 @@ class MysqlConnector:
         if any("partitioned" in (_text(r.get("create_options")) or "") for r in rows["tables"]):
             rows["partitions"] = await _fetch(connection, "partitions", schema, warnings)
         builder = _Builder(self.service_name, unit, server, list(dict.fromkeys(warnings)))
+        builder.owners = self.source.include_owners
         tables = builder.tables(rows)
+        procedures = build_routines(
+            unit.fqn,
+            rows.get("routines", []),
+            rows.get("routine_parameters", []),
+            self.source.include_owners,
+            _text,
+        )
         issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in builder.warnings]
         issues += builder.issues
         batch = SchemaBatch(
-            unit.database, unit.schema, tables, tuple(issues), discovered=len(rows["tables"])
+            unit.database,
+            unit.schema,
+            tables,
+            tuple(issues),
+            discovered=len(rows["tables"]),
+            procedures=procedures,
         )
         if not self.source.include_lineage:
             return batch
@@ -438,6 +456,7 @@ class _Builder:
         self.issues: list[Issue] = []
         self.warnings = list(warnings)  # the server's, not about one object: the schema's
         self._keys: dict[tuple[str, str, bool], list[Row]] = {}
+        self.owners = False  # keep views' DEFINERs as owners
 
     def tables(self, rows: dict[str, list[Row]]) -> tuple[Table, ...]:
         """The schema's tables in name order; a table that cannot be built is an issue."""
@@ -445,6 +464,7 @@ class _Builder:
         visible = {table: {str(_text(c["name"])) for c in cols} for table, cols in columns.items()}
         constraints = self._constraint_rows(rows["constraints"], rows["key_columns"], visible)
         views = {_text(r["table_name"]): _text(r["definition"]) for r in rows["views"]}
+        definers = {_text(r["table_name"]): _text(r["definer"]) for r in rows["views"]}
         partitioned = partitionings(rows.get("partitions", ()), self._primary_keys(constraints))
         json_columns = {
             (_text(r["table_name"]), _text(r["column_name"]))
@@ -476,6 +496,9 @@ class _Builder:
                         "constraints": self._constraints(constraints.get(name, [])),
                         "view_definition": (views.get(name) or None) if is_view else None,
                         "engine_table_type": None if kind in (_VIEW, _PLAIN_TABLE) else kind,
+                        "owner": definers.get(name) if is_view and self.owners else None,
+                        "row_estimate": _int(row.get("row_estimate")),
+                        "size_bytes": _int(row.get("size_bytes")),
                         "partitioning": partitioning,
                     }
                 )

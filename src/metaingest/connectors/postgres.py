@@ -2,8 +2,10 @@
 
 Every connection — discovery's and the units' — comes from one ``KeyedPool`` keyed by
 database name, so ``threads`` caps the source connections across all databases. A schema is
-read with three catalog queries (relations, columns, constraints; ``sql/postgres.sql``) in
-one read-only REPEATABLE READ transaction, so the three see the same catalog snapshot.
+read with three catalog queries (relations, columns, constraints; ``sql/postgres.sql``), and
+a fourth for its functions and procedures (``include_stored_procedures``), in one read-only
+REPEATABLE READ transaction, so that they all see the same catalog snapshot. Owners are
+read by the same queries and kept only with ``include_owners``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from metaingest.retry import ConnectionLost
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
 from .pool import KeyedPool
+from .routines_postgres import build_routines
 from .sql import queries
 from .sqltext import view_query
 from .types import postgres_data_type, postgres_typmod
@@ -190,8 +193,14 @@ class PostgresConnector:
             if missing:
                 cause = f"database {missing[0]!r} does not exist"
                 raise self._source_error(missing[0], LookupError(cause))
+        owners = self.source.include_owners
         return [
-            Database(name=row["name"], service=self.service_name, description=row["description"])
+            Database(
+                name=row["name"],
+                service=self.service_name,
+                description=row["description"],
+                owner=row["owner"] if owners else None,
+            )
             for row in rows
         ]
 
@@ -199,8 +208,14 @@ class PostgresConnector:
         """Every schema of ``database``, system schemas included (the workflow filters)."""
         async with self._discovery(database.name) as connection:
             rows = await connection.fetch(self._sql["schemas"])
+        owners = self.source.include_owners
         return [
-            DatabaseSchema(name=row["name"], database=database.fqn, description=row["description"])
+            DatabaseSchema(
+                name=row["name"],
+                database=database.fqn,
+                description=row["description"],
+                owner=row["owner"] if owners else None,
+            )
             for row in rows
         ]
 
@@ -209,8 +224,11 @@ class PostgresConnector:
         return self._pool.acquire(database.name)
 
     async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
-        """Read one schema in three catalog queries inside one snapshot."""
+        """Read one schema in three catalog queries inside one snapshot (one more for routines,
+        one more when it has views: their dependency records), then its views' lineage."""
         name = unit.schema.name
+        source = self.source
+        routines: Sequence[_Row] = ()
         async with connection.transaction(isolation="repeatable_read", readonly=True):
             relations = await connection.fetch(self._sql["relations"], name)
             columns = await connection.fetch(self._sql["columns"], name)
@@ -219,10 +237,26 @@ class PostgresConnector:
             depends = (
                 await connection.fetch(self._sql["view_dependencies"], name) if lineage else []
             )
+            if source.include_stored_procedures:
+                routines = await connection.fetch(self._sql["routines"], name)
         tables, issues = build_tables(
-            self.service_name, unit.database.name, unit.schema, relations, columns, constraints
+            self.service_name,
+            unit.database.name,
+            unit.schema,
+            relations,
+            columns,
+            constraints,
+            owners=source.include_owners,
         )
-        batch = SchemaBatch(unit.database, unit.schema, tables, issues, discovered=len(relations))
+        procedures = build_routines(unit.schema.fqn, routines, source.include_owners)
+        batch = SchemaBatch(
+            unit.database,
+            unit.schema,
+            tables,
+            issues,
+            discovered=len(relations),
+            procedures=procedures,
+        )
         if not lineage:
             return batch
         return await attach_lineage(
@@ -326,6 +360,7 @@ def build_tables(
     relations: Sequence[_Row],
     columns: Sequence[_Row],
     constraints: Sequence[_Row],
+    owners: bool = False,
 ) -> tuple[tuple[Table, ...], tuple[Issue, ...]]:
     """Tables of one schema, in name order, from the rows of the three catalog queries.
 
@@ -340,7 +375,9 @@ def build_tables(
     for relation in relations:
         table = build_isolated(
             table_fqn(schema_fqn, relation["name"]),
-            partial(_table, service, database, schema_fqn, relation, columns_of, constraints_of),
+            partial(
+                _table, service, database, schema_fqn, relation, columns_of, constraints_of, owners
+            ),
             issues,
         )
         if table is not None:
@@ -355,6 +392,7 @@ def _table(
     relation: _Row,
     columns_of: Mapping[int, list[_Row]],
     constraints_of: Mapping[int, list[_Row]],
+    owners: bool = False,
 ) -> Table:
     relid = relation["relid"]
     parent = None
@@ -393,6 +431,9 @@ def _table(
             "partitioning": partitioning,
             "partition_of": parent,
             "partition_bound": relation["partition_bound"],
+            "owner": relation["owner"] if owners else None,
+            "row_estimate": relation["row_estimate"],
+            "size_bytes": relation["size_bytes"],
             "unique_indexes": unique_indexes or None,
         }
     )

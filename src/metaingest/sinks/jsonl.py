@@ -1,4 +1,4 @@
-"""JSON Lines sink: one object per database, schema and table, atomically published.
+"""JSON Lines sink: one object per database, schema, table and routine, atomically published.
 
 Batches arrive in completion order, which depends on ``threads``; the file must not. Each
 batch is serialized as it arrives and appended to one spool file (memory stays bounded: at
@@ -105,6 +105,8 @@ class JsonlSink:
             buffer += _line("table", table, fmt)
             if fmt == "openmetadata" and table.lineage is not None:
                 buffer += _lineage_lines(table.fqn, table.lineage)
+        for procedure in sorted(batch.procedures, key=lambda p: p.name):
+            buffer += _line("storedProcedure", procedure, fmt)
         length = self._written + len(buffer) - offset
         self._spooled.append(_Spooled(batch.database, batch.schema.name, offset, length))
         if len(buffer) >= _FLUSH_BYTES:

@@ -19,7 +19,9 @@ ORDER BY SCHEMA_NAME;
 -- name: tables
 SELECT TABLE_NAME AS table_name, TABLE_TYPE AS table_type,
        TABLE_COMMENT AS comment,
-       CREATE_OPTIONS AS create_options
+       CREATE_OPTIONS AS create_options,
+       -- the engine's statistics: an estimate for InnoDB; NULL for views
+       TABLE_ROWS AS row_estimate, DATA_LENGTH + INDEX_LENGTH AS size_bytes
 FROM information_schema.TABLES
 WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s;
 
@@ -51,6 +53,7 @@ WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s;
 
 -- name: views
 SELECT TABLE_NAME AS table_name,
+       DEFINER AS definer,
        VIEW_DEFINITION AS definition
 FROM information_schema.VIEWS
 WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s;
@@ -74,6 +77,23 @@ SELECT TABLE_NAME AS table_name, PARTITION_NAME AS name, SUBPARTITION_NAME AS su
        PARTITION_DESCRIPTION AS description
 FROM information_schema.PARTITIONS
 WHERE TABLE_SCHEMA = %s AND BINARY TABLE_SCHEMA = %s AND PARTITION_NAME IS NOT NULL;
+
+-- name: routines
+-- Stored procedures and functions; ROUTINE_DEFINITION is the body (the whole CREATE
+-- statement would take one SHOW CREATE per routine).
+SELECT ROUTINE_NAME AS name, ROUTINE_TYPE AS kind, ROUTINE_BODY AS language,
+       DTD_IDENTIFIER AS return_type, IS_DETERMINISTIC AS is_deterministic,
+       ROUTINE_DEFINITION AS definition, ROUTINE_COMMENT AS comment, DEFINER AS definer
+FROM information_schema.ROUTINES
+WHERE ROUTINE_SCHEMA = %s AND BINARY ROUTINE_SCHEMA = %s;
+
+-- name: routine_parameters
+-- The routines' parameters; position 0 is a function's return value.
+SELECT SPECIFIC_NAME AS routine_name, ROUTINE_TYPE AS kind,
+       ORDINAL_POSITION AS ordinal_position, PARAMETER_MODE AS mode,
+       PARAMETER_NAME AS name, DTD_IDENTIFIER AS data_type
+FROM information_schema.PARAMETERS
+WHERE SPECIFIC_SCHEMA = %s AND BINARY SPECIFIC_SCHEMA = %s AND ORDINAL_POSITION > 0;
 
 -- name: probe
 -- test-connection: can this schema's catalog be read? No row when it is not visible.

@@ -5,20 +5,23 @@
 -- only (pg_depend, then oids), so that a schema costs its own size, not the database's.
 
 -- name: databases
-SELECT d.datname AS name, pg_catalog.shobj_description(d.oid, 'pg_database') AS description
+SELECT d.datname AS name, pg_catalog.shobj_description(d.oid, 'pg_database') AS description,
+       pg_catalog.pg_get_userbyid(d.datdba) AS owner
 FROM pg_catalog.pg_database AS d
 WHERE d.datallowconn AND NOT d.datistemplate
   AND pg_catalog.has_database_privilege(d.oid, 'CONNECT')
 ORDER BY d.datname;
 
 -- name: named_databases
-SELECT d.datname AS name, pg_catalog.shobj_description(d.oid, 'pg_database') AS description
+SELECT d.datname AS name, pg_catalog.shobj_description(d.oid, 'pg_database') AS description,
+       pg_catalog.pg_get_userbyid(d.datdba) AS owner
 FROM pg_catalog.pg_database AS d
 WHERE d.datname = ANY($1::text[])
 ORDER BY d.datname;
 
 -- name: schemas
-SELECT n.nspname AS name, pg_catalog.obj_description(n.oid, 'pg_namespace') AS description
+SELECT n.nspname AS name, pg_catalog.obj_description(n.oid, 'pg_namespace') AS description,
+       pg_catalog.pg_get_userbyid(n.nspowner) AS owner
 FROM pg_catalog.pg_namespace AS n
 ORDER BY n.nspname;
 
@@ -83,7 +86,22 @@ SELECT
     CASE WHEN parent.oid IS NOT NULL THEN (pg_catalog.pg_identify_object_as_address(
         'pg_catalog.pg_namespace'::pg_catalog.regclass, parent.relnamespace, 0
     )).object_names[1] END AS parent_schema,
-    parent.relname AS parent_name
+    parent.relname AS parent_name,
+    -- owner and size: the catalog's statistics (reltuples is -1 until the first VACUUM or
+    -- ANALYZE: then neither is known); the size counts the table, its TOAST table and its
+    -- indexes, in pages of block_size bytes, as of that last VACUUM or ANALYZE
+    pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+    CASE WHEN c.relkind IN ('r', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint END
+        AS row_estimate,
+    CASE WHEN c.relkind IN ('r', 'm') AND c.reltuples >= 0 THEN (
+        c.relpages::bigint
+        + COALESCE((SELECT t.relpages FROM pg_catalog.pg_class AS t WHERE t.oid = c.reltoastrelid), 0)
+        + COALESCE((
+            SELECT sum(ic.relpages) FROM pg_catalog.pg_index AS x
+            JOIN pg_catalog.pg_class AS ic ON ic.oid = x.indexrelid
+            WHERE x.indrelid = c.oid
+        ), 0)
+    ) * pg_catalog.current_setting('block_size')::bigint END AS size_bytes
 FROM rel
 JOIN pg_catalog.pg_class AS c ON c.oid = rel.oid
 LEFT JOIN pg_catalog.pg_inherits AS i ON c.relispartition AND i.inhrelid = c.oid
@@ -256,6 +274,50 @@ WHERE i.indisunique AND i.indisvalid
   )
 ) AS constraints
 ORDER BY relid, CASE kind WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'i' THEN 1 ELSE 2 END, name;
+
+-- name: routines
+-- The schema's functions and procedures (not aggregates or window functions), reached as
+-- relations are, through their dependency on the schema; not those an extension owns.
+-- One query whatever the number of routines: each routine's texts come from its own oid.
+WITH proc AS (
+    SELECT d.objid AS oid
+    FROM pg_catalog.pg_namespace AS n
+    JOIN pg_catalog.pg_depend AS d
+        ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+        AND d.refobjid = n.oid AND d.refobjsubid = 0
+        AND d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'n'
+    WHERE n.nspname = $1 AND n.oid >= 16384
+    UNION ALL
+    SELECT unnest(ARRAY(
+        SELECT p.oid FROM pg_catalog.pg_proc AS p WHERE p.pronamespace = n.oid
+    ))
+    FROM pg_catalog.pg_namespace AS n
+    WHERE n.nspname = $1 AND n.oid < 16384
+)
+SELECT
+    p.proname AS name,
+    -- the input argument types, which tell overloads apart (what regprocedure prints)
+    pg_catalog.oidvectortypes(p.proargtypes) AS argument_types,
+    p.prokind::text AS kind,
+    (SELECT l.lanname FROM pg_catalog.pg_language AS l WHERE l.oid = p.prolang) AS language,
+    pg_catalog.pg_get_function_arguments(p.oid) AS arguments,
+    CASE WHEN p.prokind = 'f' THEN pg_catalog.pg_get_function_result(p.oid) END AS return_type,
+    p.provolatile::text AS volatility,
+    pg_catalog.pg_get_functiondef(p.oid) AS definition,
+    (SELECT d.description FROM pg_catalog.pg_description AS d
+     WHERE d.objoid = p.oid AND d.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND d.objsubid = 0) AS description,
+    pg_catalog.pg_get_userbyid(p.proowner) AS owner
+FROM proc
+JOIN pg_catalog.pg_proc AS p ON p.oid = proc.oid
+WHERE p.prokind IN ('f', 'p')
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_depend AS e
+      WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND e.objid = p.oid
+        AND e.objsubid = 0 AND e.deptype = 'e'
+  )
+ORDER BY p.proname, argument_types;
+
 -- name: server_version
 SHOW server_version;
 
