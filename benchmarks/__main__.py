@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--latency", type=float, default=2.0, help="ms added each way")
     p.add_argument("--build", action="store_true")
+    p.add_argument("--catalog-only", action="store_true", help="no view lineage, no routines")
     p.add_argument("--drop", action="store_true", help="drop every tenant-shape object")
     p.set_defaults(func=_tenants)
 

@@ -172,6 +172,11 @@ def drop_mariadb() -> None:
         conn.close()
 
 
+# --catalog-only: what the issue measured (tables, views, columns, constraints), without the
+# view lineage and stored procedures that are on by default since (the reference reads neither)
+OPTIONS: dict[str, Any] = {}
+
+
 def _spec(
     engine: str, shape: Shape, subject: str, threads: int, port: int, app: str, out: str
 ) -> dict[str, Any]:
@@ -186,7 +191,7 @@ def _spec(
     source: dict[str, Any] = {
         "type": engine, "host": "127.0.0.1", "port": port, "threads": threads,
         "service_name": "bench", "username": user,
-        "schema_filter": {"includes": [shape.schema_regex(engine)]},
+        "schema_filter": {"includes": [shape.schema_regex(engine)]}, **OPTIONS,
     }  # fmt: skip
     if engine == "postgres":
         source.update(databases=list(shape.databases), application_name=app)
@@ -235,8 +240,8 @@ async def sweep(engine: str, shape: Shape, reps: int, latencies: list[float]) ->
                         f" rss {result['max_rss_mb']:.0f} MB load {load:.1f}",
                         flush=True,
                     )
-    return {"engine": engine, "shape": shape.name, "source": source, "runs": runs,
-            "ratios": ratios(runs)}  # fmt: skip
+    return {"engine": engine, "shape": shape.name, "source": source, "options": OPTIONS,
+            "runs": runs, "ratios": ratios(runs)}  # fmt: skip
 
 
 def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -268,6 +273,8 @@ def main(args: Any) -> None:
     """``python -m benchmarks tenants``: build, sweep or drop the tenant shapes."""
     import json
 
+    if args.catalog_only:
+        OPTIONS.update(include_lineage=False, include_stored_procedures=False)
     if args.drop:
         asyncio.run(drop_postgres())
         drop_mariadb()
@@ -289,7 +296,8 @@ def main(args: Any) -> None:
                 continue
             data = asyncio.run(sweep(engine, shape, args.reps, [0.0, args.latency]))
             stamp = time.strftime("%Y-%m-%d")
-            path = Path(__file__).parent / "results" / f"{stamp}-tenants-{engine}-{name}.json"
+            tag = f"{engine}-{name}" + ("-catalog-only" if args.catalog_only else "")
+            path = Path(__file__).parent / "results" / f"{stamp}-tenants-{tag}.json"
             path.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
             print(json.dumps(data["ratios"], indent=1))
             print(f"wrote {path}")
