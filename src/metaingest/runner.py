@@ -1,9 +1,11 @@
 """The concurrency core: the only place in metaingest that starts tasks.
 
-``Runner.run`` takes units in a fixed order and starts one task per unit, but never more
-than ``threads`` at once: the scheduler takes a slot from a semaphore *before* it starts a
-task, and the task gives the slot back only after its batch was handed to the stream. A
-task holds exactly one source connection, and only while it extracts. So
+``Runner.run`` takes units in a fixed order (or from a ``Feed``: with several databases,
+discovery's listings come as jobs that hold a slot like a unit, ``metaingest.pipeline``) and
+starts one task per unit or job, but never more than ``threads`` at once: the scheduler takes
+a slot from a semaphore *before* it starts a task, and the task gives the slot back only
+after its batch was handed to the stream. A task holds exactly one source connection, and
+only while it extracts (or lists). So
 
 - source connections <= threads (the connector's pool enforces it again);
 - batches in memory <= threads running + the stream's buffer (about threads), whatever
