@@ -1,4 +1,4 @@
-"""``python -m benchmarks <command>``: catalog, reference, sweep, roundtrips, scaling, report."""
+"""``python -m benchmarks <command>``: catalog, sweep, roundtrips, scaling, lag, lag-ab, report."""
 
 from __future__ import annotations
 
@@ -83,6 +83,52 @@ def _tenants(args: argparse.Namespace) -> None:
     tenants_main(args)
 
 
+def _sizes(text: str) -> list[CatalogSize]:
+    return [CatalogSize(*_ints(shape.replace("x", ","))) for shape in text.split(",")]
+
+
+def _lag(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .lag import lag
+
+    baseline = Path(args.baseline) if args.baseline else None
+    gc = tuple(args.gc.split(","))
+    lag(args.engine, _sizes(args.sizes), args.reps, args.threads, gc, baseline)
+
+
+def _lag_idle(args: argparse.Namespace) -> None:
+    from .lag import idle
+
+    idle(args.reps)
+
+
+def _lag_ab(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .lag import ab
+
+    ab(Path(args.baseline), args.engine, _sizes(args.size)[0], args.pairs)
+
+
+def _lag_render(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .lag import render
+
+    print(render(args.lag and Path(args.lag), args.ab and Path(args.ab)))
+
+
+def _store(args: argparse.Namespace) -> None:
+    from . import store
+
+    if args.scaling:
+        sizes = [CatalogSize(*_ints(s.replace("x", ","))) for s in args.scaling.split(",")]
+        print(asyncio.run(store.scaling(sizes)))
+    else:
+        store.main_ratios(args.reps)
+
+
 def _report(args: argparse.Namespace) -> None:
     from .report import main as report_main
 
@@ -134,6 +180,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--catalog-only", action="store_true", help="no view lineage, no routines")
     p.add_argument("--drop", action="store_true", help="drop every tenant-shape object")
     p.set_defaults(func=_tenants)
+
+    p = sub.add_parser("lag", help="the host loop's lag beside a run, per size and sink")
+    p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))
+    p.add_argument("--sizes", default="2x100x12,2x1000x12,2x10000x12", help="SxTxC,...")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--gc", default="default,deferred", help="default, deferred, off")
+    p.add_argument("--baseline", help="measure this src directory instead (another commit's)")
+    p.set_defaults(func=_lag)
+
+    p = sub.add_parser("lag-idle", help="the ticker alone: the machine's own lag")
+    p.add_argument("--reps", type=int, default=5)
+    p.set_defaults(func=_lag_idle)
+
+    p = sub.add_parser("lag-ab", help="wall and CPU of this src against a baseline src")
+    p.add_argument("--baseline", required=True, help="the baseline's src directory")
+    p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))
+    p.add_argument("--size", default="40x50x12")
+    p.add_argument("--pairs", type=int, default=8)
+    p.set_defaults(func=_lag_ab)
+
+    p = sub.add_parser("lag-render", help="markdown tables of lag results")
+    p.add_argument("--lag", help="results/<date>-lag.json")
+    p.add_argument("--ab", help="results/<date>-lag-ab.json")
+    p.set_defaults(func=_lag_render)
+
+    p = sub.add_parser("store", help="catalog store runs / JSONL runs; --scaling: write time")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--scaling", default="", help="SxTxC,...: re-runs with 10 changed tables")
+    p.set_defaults(func=_store)
 
     p = sub.add_parser("report", help="README tables and the plot from results/*.json")
     p.set_defaults(func=_report)

@@ -43,6 +43,15 @@ def _prepare(config: dict[str, Any]) -> WorkflowConfig:
 
     workflow_config = parse_config(config)
     metaingest.connectors.create_connector(workflow_config.source)  # imports the driver
+    if workflow_config.sink.type == "catalog":  # the store's SQLAlchemy, dialect and driver
+        from sqlalchemy.engine import make_url
+
+        import metaingest.sinks.catalog
+        import metaingest.store.queries
+
+        url = make_url(workflow_config.sink.url)
+        url.get_dialect()
+        importlib.import_module("aiosqlite" if url.get_backend_name() == "sqlite" else "asyncpg")
     importlib.import_module("anyio._backends._asyncio")
     return workflow_config
 
@@ -113,6 +122,11 @@ def main() -> None:
         result = run_metaingest(spec["config"])
     elif spec["kind"] == "metaingest-api":
         result = run_metaingest_api(spec["config"])
+    elif spec["kind"] == "metaingest-store":
+        from benchmarks.store import run_timed
+
+        _prepare(spec["config"])
+        result = run_timed(spec["config"])
     else:
         result = run_reference(spec["args"])
     result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

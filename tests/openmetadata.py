@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent / "openmetadata_schemas"
 BASE = "https://open-metadata.org/schema/"
 
 REQUESTS = {
+    "databaseService": "api/services/createDatabaseService.json",
     "database": "api/data/createDatabase.json",
     "databaseSchema": "api/data/createDatabaseSchema.json",
     "table": "api/data/createTable.json",

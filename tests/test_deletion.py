@@ -151,3 +151,17 @@ def test_entities_of_another_service_are_never_touched() -> None:
     run = scope({"d": None}, {"d.s": None}, {"d.s"})
     out = plan_deletions(run, other, delivered("d", "d.s"), threshold=100)
     assert out == type(out)()
+
+
+def test_only_the_undelivered_need_be_known_when_the_live_count_is_given() -> None:
+    """A sink that compares as batches arrive passes what it did not see, and the live count."""
+    run = scope({"d": None}, {"d.s": None}, {"d.s"})
+    missing = known("d.s.t4", "d.s.t5", "d.s.t6")
+    one_per_parent = delivered("d", "d.s", "d.s.t1")
+    out = plan_deletions(run, missing, one_per_parent, threshold=20, live=8)
+    assert out.delete == () and out.withheld == ("svc.d.s.t4", "svc.d.s.t5", "svc.d.s.t6")
+    out = plan_deletions(run, missing, one_per_parent, threshold=40, live=8)
+    assert out.delete == ("svc.d.s.t4", "svc.d.s.t5", "svc.d.s.t6")
+    # the same answers as with the whole state
+    full = delivered("d", "d.s", "d.s.t1", "d.s.t2", "d.s.t3")
+    assert plan_deletions(run, STATE, full, threshold=40) == out

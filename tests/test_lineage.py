@@ -31,6 +31,7 @@ Edges = dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]
 
 
 async def _run(source: dict[str, Any], out: Path) -> tuple[dict[str, Table], list[Issue]]:
+    source = {"include_lineage": True, **source}
     config = parse_config({"source": source, "sink": {"type": "jsonl", "path": str(out)}})
     views: dict[str, Table] = {}
     issues: list[Issue] = []
@@ -314,7 +315,12 @@ async def test_openmetadata_lines_carry_lineage_requests(tmp_path: Path) -> None
     out = tmp_path / "om.jsonl"
     config = parse_config(
         {
-            "source": {"type": "sqlite", "path": str(db), "service_name": "lite"},
+            "source": {
+                "type": "sqlite",
+                "path": str(db),
+                "service_name": "lite",
+                "include_lineage": True,
+            },
             "sink": {"type": "jsonl", "path": str(out), "format": "openmetadata"},
         }
     )

@@ -162,7 +162,8 @@ def test_server_flavour() -> None:
     assert ServerInfo.parse("8.0.36").mariadb is None
 
 
-def test_builder_keeps_supplementary_characters() -> None:
+@pytest.mark.anyio
+async def test_builder_keeps_supplementary_characters() -> None:
     """The server may store emoji as "?", but the connector passes utf8mb4 text as is."""
     database = Database(name="default", service="svc")
     unit = Unit(database, DatabaseSchema(name="s", database=database.fqn))
@@ -188,7 +189,7 @@ def test_builder_keeps_supplementary_characters() -> None:
         "key_columns": [],
         "views": [],
     }
-    (table,) = _Builder("svc", unit, ServerInfo.parse("10.11.0-MariaDB")).tables(rows)
+    (table,) = await _Builder("svc", unit, ServerInfo.parse("10.11.0-MariaDB")).tables(rows)
     assert table.description == "表 🎉"
     assert (table.columns[0].name, table.columns[0].description) == ("c 😀", "émoji 😀")
     assert table.columns[0].default == "'🎉'"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from anyio.abc import ObjectReceiveStream
 
@@ -53,6 +54,9 @@ from metaingest.report import Issue, Report
 from metaingest.routines import ProcedureType, StoredProcedure
 from metaingest.sinks.base import Sink
 from metaingest.workflow import Plan, Workflow, ingest
+
+if TYPE_CHECKING:
+    from metaingest.store import Store
 
 __all__ = [
     "Column",
@@ -86,6 +90,7 @@ __all__ = [
     "WorkflowConfig",
     "ingest",
     "load_config",
+    "open_store",
     "parse_config",
     "stream",
 ]
@@ -98,3 +103,10 @@ async def stream(
     """Run a workflow without its sink and yield its batches as they complete."""
     async with Workflow(config, observer=observer).stream() as batches:
         yield batches
+
+
+async def open_store(url: str) -> Store:
+    """Open a catalog store for reading: ``async with await open_store(url) as store``."""
+    from metaingest.store import open_store as open_
+
+    return await open_(url)

@@ -36,6 +36,7 @@ from metaingest.outputs import check_output, write_atomic
 from metaingest.redact import Redactor
 from metaingest.reference import reference_markdown
 from metaingest.report import Report, write_report
+from metaingest.store import commands as store_commands
 from metaingest.summary import outcome, print_plan, print_summary, rich_summary
 from metaingest.workflow import Workflow
 
@@ -52,6 +53,7 @@ examples:
   python -m metaingest test-connection -c workflow.yaml
   python -m metaingest validate -c workflow.yaml
   python -m metaingest schema > workflow.schema.json
+  python -m metaingest changes --store sqlite+aiosqlite:///metaingest.db --exit-code
 
 exit codes: 0 ok (published), 1 below the success threshold, nothing to extract or a
 sink error: nothing published (test-connection: a schema is not readable), 2 usage, config,
@@ -147,6 +149,11 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--strict", action="store_true", help="warnings fail the run too (exit code 1)"
     )
+    ingest.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="stateful sinks delete even above workflow.delete_threshold",
+    )
 
     test = commands.add_parser(
         "test-connection",
@@ -167,6 +174,17 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     validate.add_argument("-c", "--config", required=True, help="workflow YAML file")
+
+    store_commands.add_arguments(commands, [common])
+    convert = commands.add_parser(
+        "convert",
+        help="print the native workflow an OpenMetadata workflow file maps to",
+        description="Read an OpenMetadata `metadata ingest -c` workflow file and print the "
+        "equivalent native workflow YAML (${VAR} references are kept, never expanded).",
+        epilog="example:\n  python -m metaingest convert om-workflow.yaml > workflow.yaml",
+        formatter_class=raw,
+    )
+    convert.add_argument("path", help="OpenMetadata workflow YAML file")
 
     schema = commands.add_parser(
         "schema",
@@ -289,6 +307,8 @@ def _run_ingest(args: argparse.Namespace) -> int:
         config = config.with_strict()
     if args.report and not args.dry_run:
         check_output("--report", args.report)
+    if args.allow_mass_delete:
+        config = config.with_allow_mass_delete()
     console = Console(file=sys.stdout)
     display = None if args.dry_run else _display(args, console)
     workflow = Workflow(config, observer=display)
@@ -308,7 +328,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         return code
     report = workflow.report
     code = exit_code(report, received)
-    target = str(config.sink.path)
+    target = _target(config)
     if args.report:
         try:
             write_atomic(args.report, lambda out: write_report(report, out))
@@ -325,6 +345,17 @@ def _run_ingest(args: argparse.Namespace) -> int:
         state = "interrupted" if report.cancelled else "FAILED"
         print(f"metaingest: {state}: {outcome(report, target)}", file=sys.stderr)
     return code
+
+
+def _target(config: WorkflowConfig) -> str:
+    """Where the run publishes, for the summary's last line (a store's password hidden)."""
+    if config.sink.type == "jsonl":
+        return str(config.sink.path)
+    if config.sink.type == "metadata-rest":
+        return f"the OpenMetadata server {config.sink.host_port}"
+    from metaingest.store.engine import describe
+
+    return f"the catalog store {describe(config.sink.url)}"
 
 
 def _test_connection(args: argparse.Namespace) -> int:
@@ -377,12 +408,22 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
             else:
                 print(json.dumps(WorkflowConfig.model_json_schema(), indent=2))
             return EXIT_OK
+        if args.command == "convert":
+            from metaingest.openmetadata.convert import convert_file
+
+            text, warnings = convert_file(args.path)
+            for warning in warnings:
+                print(f"metaingest: warning: {warning}", file=sys.stderr)
+            print(text, end="")
+            return EXIT_OK
         if args.command == "validate":
             config = load_config(args.config)
             print(f"{args.config}: ok ({config.source.type} source, {config.sink.type} sink)")
             return EXIT_OK
         if args.command == "test-connection":
             return _test_connection(args)
+        if args.command in store_commands.COMMANDS:
+            return store_commands.run_command(args)
         return _run_ingest(args)
     except (ConfigError, SourceError) as exc:
         if debug:

@@ -66,8 +66,16 @@ def plan_deletions(
     *,
     threshold: float,
     allow_mass_delete: bool = False,
+    live: int | None = None,
 ) -> Deletions:
-    """Apply the rules above; ``delivered`` holds the FQNs this run delivered."""
+    """Apply the rules above; ``delivered`` holds the FQNs this run delivered.
+
+    ``live`` is the number of the service's live entities before the run, when ``known``
+    holds only the live entities this run did not deliver (a sink that compares as batches
+    arrive need not hold the whole catalog); by default ``len(known)`` of this service.
+    For the empty-listing rule ``delivered`` needs only one FQN under each parent that had
+    any delivered.
+    """
     service = build_fqn(scope.service)
     mine = [k for k in known if split_fqn(k.fqn)[:1] == [scope.service]]
     mine.sort(key=lambda k: _DEPTH[k.kind])  # parents before children
@@ -131,7 +139,7 @@ def plan_deletions(
             candidates.append(fqn)
 
     warnings = [(where, message) for where, message in sorted(empty.items())]
-    live = len(mine)
+    live = len(mine) if live is None else live
     if candidates and not allow_mass_delete and len(candidates) > live * threshold / 100:
         pct = 100 * len(candidates) / live
         warnings.append(

@@ -16,8 +16,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from metaingest.config import (
+    CatalogSinkConfig,
     FilterPattern,
     JsonlSinkConfig,
+    MetadataRestSinkConfig,
     MysqlSource,
     PostgresSource,
     SqlAlchemySource,
@@ -34,6 +36,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("source (type: sqlalchemy)", SqlAlchemySource),
     ("database_filter, schema_filter, table_filter", FilterPattern),
     ("sink (type: jsonl)", JsonlSinkConfig),
+    ("sink (type: catalog)", CatalogSinkConfig),
+    ("sink (type: metadata-rest)", MetadataRestSinkConfig),
     ("workflow", WorkflowSettings),
 ]
 

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream
 
-from . import preflight
+from . import cooperative, preflight
 from .accounting import UnitCounts, account
 from .boundary import single_error
 from .config import WorkflowConfig
@@ -35,7 +35,7 @@ from .plan import DiscoveredDatabase, DiscoveredUnit, Plan, empty_message
 from .redact import Redactor
 from .report import Report
 from .runner import Runner
-from .sinks import CheckedSink, RunScope, ScopedSink, Sink, create_sink
+from .sinks import CheckedSink, OpenableSink, RunScope, ScopedSink, Sink, create_sink
 from .sinks.guard import discard, sink_call, sink_name
 
 __all__ = ["DiscoveredDatabase", "DiscoveredUnit", "Plan", "Workflow", "ingest"]
@@ -159,8 +159,12 @@ class Workflow:
 
     def _filter_tables(self, batch: SchemaBatch) -> SchemaBatch:
         source = self.config.source
-        kept = []
-        for table in batch.tables:
+        table_filter = self._table_filter
+        # nothing to test: a large schema's tables are not visited one by one (~1 us each)
+        everything = source.include_tables and source.include_views
+        everything = everything and not (table_filter.includes or table_filter.excludes)
+        kept = list(batch.tables) if everything else []
+        for table in () if everything else batch.tables:
             is_view = table.table_type in VIEW_TYPES
             wanted = source.include_views if is_view else source.include_tables
             if wanted and self._table_filter(table.name):
@@ -186,10 +190,13 @@ class Workflow:
         report.schemas += 1
         # summed here and added once per batch: each assignment to the report (a pydantic
         # model) goes through pydantic's __setattr__
-        views = sum(1 for table in batch.tables if table.table_type in VIEW_TYPES)
+        views = columns = 0
+        for table in batch.tables:  # one pass: a large schema's tables are far apart in memory
+            views += table.table_type in VIEW_TYPES
+            columns += len(table.columns)
         report.views += views
         report.tables += len(batch.tables) - views
-        report.columns += sum(len(table.columns) for table in batch.tables)
+        report.columns += columns
         if batch.procedures:
             report.stored_procedures += len(batch.procedures)
         for issue in batch.issues:
@@ -242,13 +249,19 @@ class Workflow:
                 )
                 counting = _Counting(receive, lambda batch: self._count(batch, seen))
                 counting.after = tracker.changed
+                consumer_error: MetaingestError | None = None
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(runner.run, units, send)
                     async with receive:
-                        yield counting
+                        try:
+                            yield counting
+                        except MetaingestError as exc:  # the sink failed: raised below, whole
+                            consumer_error = exc  # (not wrapped in the task group's group)
                     if not counting.exhausted:  # the caller stopped early: stop the units
-                        self.report.cancelled = True
+                        self.report.cancelled = consumer_error is None
                         tg.cancel_scope.cancel()
+                if consumer_error is not None:
+                    raise consumer_error
                 if runner.fatal is not None:
                     raise runner.fatal
                 if isinstance(units, DiscoveryFeed) and counting.exhausted:
@@ -403,18 +416,23 @@ class Workflow:
         ``metaingest.errors``; whatever the sink raises arrives as a ``SinkError``.
         """
         self._start()
-        sink = self._sink or create_sink(self.config.sink)
+        sink = self._sink or create_sink(self.config.sink, self.config.workflow)
         with single_error():
             if isinstance(sink, CheckedSink):
                 await anyio.to_thread.run_sync(sink.check)
             committed = False
             error: BaseException | None = None
             try:
+                if isinstance(sink, OpenableSink):  # a destination that cannot work stops here
+                    await sink.open(self.config, self.report)  # its ConfigError stays one
                 async with self._stream() as batches:
                     async for batch in batches:
                         await sink_call(
                             self.redact, sink, f"write of {batch.fqn}", sink.write(batch)
                         )
+                        tables = list(batch.tables)
+                        del batch  # the entities go in slices, not at the next batch's turn
+                        await cooperative.release(tables)
                 if self.report.ok:
                     # Every batch is in: publish whole. A cancellation arriving now would
                     # otherwise interrupt the await while the worker thread still renames the

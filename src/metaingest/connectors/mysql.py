@@ -31,6 +31,7 @@ from typing import Any, Self
 
 import anyio
 
+from metaingest import cooperative
 from metaingest.config import MysqlSource
 from metaingest.entities import (
     ConstraintType,
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
 
+_ROWS_PER_CHUNK = 256  # rows decoded between two chances for the event loop to run
 _KEY = "server"  # one pool key: a MySQL connection can read every schema
 _SERVER_SHARE = 0.9  # of unit_timeout: the server's bound on one statement
 _VIEW = "VIEW"
@@ -155,9 +157,13 @@ def _import_driver() -> Any:
 
 @cache
 def _cursor_class(aiomysql: Any) -> Any:
-    """A DictCursor that keeps server warnings instead of raising Python warnings."""
+    """An unbuffered DictCursor that keeps server warnings instead of raising Python warnings.
 
-    class Cursor(aiomysql.DictCursor):  # type: ignore[misc]  # aiomysql is untyped
+    Unbuffered, so that ``_fetch`` can take a large result a chunk of rows at a time and let
+    the event loop run between chunks (a buffered cursor decodes the whole result at once).
+    """
+
+    class Cursor(aiomysql.SSDictCursor):  # type: ignore[misc]  # aiomysql is untyped
         server_warnings: list[str]
 
         async def _show_warnings(self, conn: Any) -> None:
@@ -165,6 +171,13 @@ def _cursor_class(aiomysql: Any) -> Any:
                 return
             found = await conn.show_warnings()
             self.server_warnings = [str(w[-1]) for w in found or ()]
+
+        async def read_warnings(self) -> None:
+            """Fetch the warnings of a result read to its end (an unbuffered cursor learns
+            their count only from the result's last packet)."""
+            result = self._result
+            if result is not None and result.warning_count:
+                await self._show_warnings(self._get_db())
 
     return Cursor
 
@@ -344,7 +357,7 @@ class MysqlConnector:
             rows["partitions"] = await _fetch(connection, "partitions", schema, warnings)
         builder = _Builder(self.service_name, unit, server, list(dict.fromkeys(warnings)))
         builder.owners = self.source.include_owners
-        tables = builder.tables(rows)
+        tables = await builder.tables(rows)
         procedures = build_routines(
             unit.fqn,
             rows.get("routines", []),
@@ -352,6 +365,9 @@ class MysqlConnector:
             self.source.include_owners,
             _text,
         )
+        discovered = len(rows["tables"])
+        for fetched in rows.values():  # a large schema's rows are freed in slices
+            await cooperative.release(fetched)
         issues = [Issue(level="warning", fqn=unit.fqn, message=m) for m in builder.warnings]
         issues += builder.issues
         batch = SchemaBatch(
@@ -359,7 +375,7 @@ class MysqlConnector:
             unit.schema,
             tables,
             tuple(issues),
-            discovered=len(rows["tables"]),
+            discovered=discovered,
             procedures=procedures,
         )
         if not self.source.include_lineage:
@@ -396,8 +412,11 @@ async def _fetch(
     async with connection.cursor() as cursor:
         cursor.server_warnings = []
         await cursor.execute(sql, None if schema is None else (schema,) * sql.count("%s"))
-        rows: list[Row] = list(await cursor.fetchall())
-
+        rows: list[Row] = []
+        while chunk := await cursor.fetchmany(_ROWS_PER_CHUNK):
+            rows += chunk
+            await cooperative.checkpoint()
+        await cursor.read_warnings()
         if warnings is not None:
             warnings.extend(cursor.server_warnings)
     return rows
@@ -458,11 +477,14 @@ class _Builder:
         self._keys: dict[tuple[str, str, bool], list[Row]] = {}
         self.owners = False  # keep views' DEFINERs as owners
 
-    def tables(self, rows: dict[str, list[Row]]) -> tuple[Table, ...]:
+    async def tables(self, rows: dict[str, list[Row]]) -> tuple[Table, ...]:
         """The schema's tables in name order; a table that cannot be built is an issue."""
-        columns = _group(rows["columns"])
-        visible = {table: {str(_text(c["name"])) for c in cols} for table, cols in columns.items()}
-        constraints = self._constraint_rows(rows["constraints"], rows["key_columns"], visible)
+        columns = await _group(rows["columns"])
+        visible: dict[str, set[str]] = {}
+        for owner, cols in columns.items():
+            await cooperative.checkpoint()
+            visible[owner] = {str(_text(c["name"])) for c in cols}
+        constraints = await self._constraint_rows(rows["constraints"], rows["key_columns"], visible)
         views = {_text(r["table_name"]): _text(r["definition"]) for r in rows["views"]}
         definers = {_text(r["table_name"]): _text(r["definer"]) for r in rows["views"]}
         partitioned = partitionings(rows.get("partitions", ()), self._primary_keys(constraints))
@@ -473,6 +495,7 @@ class _Builder:
         }
         out: list[Table] = []
         for row in rows["tables"]:
+            await cooperative.checkpoint()
             name = str(_text(row["table_name"]))
             fqn = table_fqn(self.unit.fqn, name)
             if name not in columns:  # every MySQL relation has a column: this one is broken
@@ -506,6 +529,7 @@ class _Builder:
             table = build_isolated(fqn, build, self.issues)
             if table is not None:
                 out.append(table)
+        await cooperative.checkpoint()
         return tuple(sorted(out, key=lambda t: t.name))
 
     def _broken(self, fqn: str, name: str, kind: str) -> None:
@@ -565,12 +589,13 @@ class _Builder:
                     out[table] = tuple(str(_text(p["column_name"])) for p in ordered)
         return out
 
-    def _constraint_rows(
+    async def _constraint_rows(
         self, constraints: list[Row], key_columns: list[Row], visible: dict[str, set[str]]
     ) -> dict[str, list[Row]]:
         """Constraint rows by table; their key columns are kept for ``_constraints``."""
         keys: dict[tuple[str, str, bool], list[Row]] = defaultdict(list)
         for row in key_columns:
+            await cooperative.checkpoint()
             is_fk = row["referred_table"] is not None
             if not is_fk and _text(row["column_name"]) not in visible.get(
                 str(_text(row["table_name"])), ()
@@ -580,6 +605,7 @@ class _Builder:
         self._keys = keys
         out: dict[str, list[Row]] = defaultdict(list)
         for row in constraints:
+            await cooperative.checkpoint()
             out[str(_text(row["table_name"]))].append(row)
         return out
 
@@ -621,11 +647,15 @@ class _Builder:
         return out
 
 
-def _group(rows: Iterable[Row]) -> dict[str, list[Row]]:
+async def _group(rows: Sequence[Row]) -> dict[str, list[Row]]:
     """Columns by exact table name, in ordinal order."""
     out: dict[str, list[Row]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: int(r["ordinal_position"])):
-        out[str(_text(row["table_name"]))].append(row)
+    async for chunk in cooperative.chunks(rows):
+        for row in chunk:
+            out[str(_text(row["table_name"]))].append(row)
+    for table_rows in out.values():  # stable: as sorting all rows first, one table at a time
+        await cooperative.checkpoint()
+        table_rows.sort(key=lambda r: int(r["ordinal_position"]))
     return out
 
 

@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache, partial
 from typing import Any, Self
 
+from metaingest import cooperative
 from metaingest.config import PostgresSource
 from metaingest.entities import (
     ConstraintType,
@@ -239,7 +240,7 @@ class PostgresConnector:
             )
             if source.include_stored_procedures:
                 routines = await connection.fetch(self._sql["routines"], name)
-        tables, issues = build_tables(
+        tables, issues = await build_tables(
             self.service_name,
             unit.database.name,
             unit.schema,
@@ -249,12 +250,15 @@ class PostgresConnector:
             owners=source.include_owners,
         )
         procedures = build_routines(unit.schema.fqn, routines, source.include_owners)
+        discovered = len(relations)
+        for rows in (columns, constraints, relations):  # a large schema's rows: freed in slices
+            await cooperative.release(rows)
         batch = SchemaBatch(
             unit.database,
             unit.schema,
             tables,
             issues,
-            discovered=len(relations),
+            discovered=discovered,
             procedures=procedures,
         )
         if not lineage:
@@ -346,14 +350,15 @@ async def _close(connection: Any) -> None:
         connection.terminate()
 
 
-def _group(rows: Iterable[_Row]) -> dict[int, list[_Row]]:
+async def _group(rows: Sequence[_Row]) -> dict[int, list[_Row]]:
     grouped: dict[int, list[_Row]] = defaultdict(list)
-    for row in rows:
-        grouped[row["relid"]].append(row)
+    async for chunk in cooperative.chunks(rows):
+        for row in chunk:
+            grouped[row["relid"]].append(row)
     return grouped
 
 
-def build_tables(
+async def build_tables(
     service: str,
     database: str,
     schema: DatabaseSchema,
@@ -367,12 +372,13 @@ def build_tables(
     A relation whose rows cannot be turned into an entity is left out and reported as an
     error issue with its FQN; the other relations are still returned.
     """
-    columns_of = _group(columns)
-    constraints_of = _group(constraints)
+    columns_of = await _group(columns)
+    constraints_of = await _group(constraints)
     schema_fqn = schema.fqn
     tables = []
     issues: list[Issue] = []
     for relation in relations:
+        await cooperative.checkpoint()
         table = build_isolated(
             table_fqn(schema_fqn, relation["name"]),
             partial(
@@ -382,6 +388,7 @@ def build_tables(
         )
         if table is not None:
             tables.append(table)
+    await cooperative.checkpoint()
     return tuple(sorted(tables, key=lambda table: table.name)), tuple(issues)
 
 

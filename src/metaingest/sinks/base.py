@@ -18,6 +18,10 @@ that cannot be written fails the run at once (``ConfigError``), with nothing ext
 
 Whatever a sink raises leaves ``Workflow.run()`` as one ``SinkError`` (the sink's own
 exception is its ``__cause__``), and the previous output stays as it was.
+
+A sink whose destination can be checked up front (a server: URL, TLS, token) also implements
+``OpenableSink.open``: the workflow calls it once, before the source is touched, so a
+destination that cannot work stops the run before any extraction.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from metaingest.config import WorkflowConfig
 from metaingest.connectors.base import SchemaBatch
 from metaingest.plan import Plan
 from metaingest.report import Report
 
-__all__ = ["CheckedSink", "RunScope", "ScopedSink", "Sink"]
+__all__ = ["CheckedSink", "OpenableSink", "RunScope", "ScopedSink", "Sink"]
 
 
 class Sink(Protocol):
@@ -93,4 +98,13 @@ class CheckedSink(Sink, Protocol):
 
     def check(self) -> None:
         """Raise ``ConfigError`` when the output cannot be written; write nothing."""
+        ...
+
+
+@runtime_checkable
+class OpenableSink(Sink, Protocol):
+    """A sink that checks its destination before the run reads anything."""
+
+    async def open(self, config: WorkflowConfig, report: Report) -> None:
+        """Check the destination (raise ConfigError if unusable); keep the run's report."""
         ...

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, Literal
 import anyio
 from pydantic import BaseModel
 
+from metaingest import cooperative
 from metaingest.connectors.base import SchemaBatch
 from metaingest.entities import Database
 from metaingest.errors import SinkError
@@ -97,11 +98,13 @@ class JsonlSink:
         """Serialize one batch; append it to the spool once enough is buffered."""
         if self._closed:
             raise SinkError(f"{self.path}: sink is closed")
+        await cooperative.checkpoint()  # the caller's own work on the batch may have been long
         fmt = self.format
         buffer = self._buffer
         offset = self._written + len(buffer)
         buffer += _line("databaseSchema", batch.schema, fmt)
         for table in sorted(batch.tables, key=lambda t: t.name):
+            await cooperative.checkpoint()  # a large schema would hold the caller's loop
             buffer += _line("table", table, fmt)
             if fmt == "openmetadata" and table.lineage is not None:
                 buffer += _lineage_lines(table.fqn, table.lineage)

@@ -1,0 +1,436 @@
+"""One run's publish into the store: compare each batch as it arrives, commit once.
+
+The first batch takes the store's lock and opens the run's one transaction (``engine``);
+each batch is compared with what the store holds for its schema (one query per schema) and
+only what changed is written: new entities, new versions, changes. An unchanged entity costs
+a hash comparison and no write. At commit the deletions are planned by
+``metaingest.deletion`` from what the run did not deliver (read per unit not delivered),
+then the run's bookkeeping is written and the transaction commits: every change of the run
+becomes visible at once, or none does.
+
+Memory holds one batch, the FQNs of the units delivered and the entities not delivered,
+never the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import anyio
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from metaingest.connectors.base import SchemaBatch
+from metaingest.deletion import Known, plan_deletions
+from metaingest.entities import VIEW_TYPES
+from metaingest.errors import MetaingestError
+from metaingest.sinks.base import RunScope
+
+from . import schema
+from .content import Diff, Serialized, diff, serialize
+from .engine import Locked, describe, store_error
+from .migrate import ensure_schema
+from .rows import SUPERSEDE, UPDATE, bound, children, chunks, now
+from .rows import change as change_row
+from .rows import stored as version_content
+
+__all__ = ["Publisher"]
+
+log = logging.getLogger(__name__)
+
+# pending batches are compared with the store once this many entities or units are held:
+# fewer hand-offs to the driver than one per batch; entities wait serialized (their JSON),
+# not as models, so a group costs little memory
+_FLUSH_ENTITIES = 2000
+_FLUSH_UNITS = 32
+
+E = schema.entities
+
+
+class _Held(NamedTuple):
+    """One delivered entity, serialized, waiting to be compared with the store."""
+
+    unit: str
+    kind: str
+    fqn: str
+    is_view: bool
+    ser: Serialized
+
+
+def _held(unit: str, kind: str, entity: BaseModel) -> _Held:
+    fqn: str = getattr(entity, "fqn")  # noqa: B009 - every entity kind has one
+    is_view = getattr(entity, "table_type", None) in VIEW_TYPES
+    return _Held(unit, kind, fqn, is_view, serialize(entity))
+
+
+class Publisher:
+    """Writes one run into the store; ``commit`` or ``discard`` ends it."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        url: str,
+        *,
+        lock_timeout: float,
+        threshold: float,
+        allow_mass_delete: bool,
+    ) -> None:
+        self._engine = engine
+        self._url = url
+        self._lock = Locked(engine, url, lock_timeout)
+        self._threshold = threshold
+        self._allow = allow_mass_delete
+        self._conn: AsyncConnection | None = None
+        self.run_id: int | None = None
+        self._started = now()
+        self._service: str | None = None
+        self._units: set[str] = set()  # schemas and databases delivered
+        self._delivered: set[str] = set()  # those, and one child per schema (deletion rules)
+        self._missing: dict[str, Any] = {}  # stored live entities this run did not deliver
+        self._scope: RunScope | None = None
+        self._pending: list[_Held] = []  # serialized, waiting to be compared
+        self._held_units = 0
+        self.counts = dict.fromkeys(
+            ("added", "updated", "restored", "deleted", "withheld", "out_of_scope", "unchanged"),
+            0,
+        )
+        self.received = 0
+        # what the store's writes cost: statements that write, and the commit (benchmarks)
+        self.write_seconds = 0.0
+        self.rows_written = 0
+
+    async def _open(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self._lock.begin()
+            try:
+                await ensure_schema(conn, describe(self._url))
+                row = await conn.execute(
+                    sa.insert(schema.runs)
+                    .values(service=self._service or "", status="running", started_at=now())
+                    .returning(schema.runs.c.id)
+                )
+                self.run_id = row.scalar_one()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._lock.rollback()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def write(self, batch: SchemaBatch) -> None:
+        """Take one schema's batch; compare and write pending batches once enough are held."""
+        self._service = self._service or batch.database.service
+        conn = await self._open()
+        database = batch.database
+        if database.fqn not in self._units:
+            self._units.add(database.fqn)
+            self._delivered.add(database.fqn)
+            self._pending.append(_held(database.fqn, "database", database))
+        self._units.add(batch.fqn)
+        self._delivered.add(batch.fqn)
+        self._pending.append(_held(batch.fqn, "databaseSchema", batch.schema))
+        first = len(self._pending)
+        for kind, entity in children(batch):
+            self._pending.append(_held(batch.fqn, kind, entity))
+        if len(self._pending) > first:  # one child is enough for the empty-listing rule
+            self._delivered.add(self._pending[first].fqn)
+        self._held_units += 1
+        if len(self._pending) >= _FLUSH_ENTITIES or self._held_units >= _FLUSH_UNITS:
+            await self._flush(conn)
+
+    async def _flush(self, conn: AsyncConnection) -> None:
+        """Compare the pending units with the store, a few statements for all of them.
+
+        Units are compared in groups rather than one by one: each statement is a hand-off
+        to the driver's thread (aiosqlite) or a round trip (asyncpg), and while extraction
+        keeps the event loop's thread busy each hand-off waits for the GIL.
+        """
+        pending, self._pending, self._held_units = self._pending, [], 0
+        if not pending:
+            return
+        try:
+            await self._compare(conn, pending)
+        except sa.exc.SQLAlchemyError as exc:
+            raise store_error(self._url, exc) from exc
+
+    async def _compare(self, conn: AsyncConnection, delivered: list[_Held]) -> None:
+        stored: dict[str, Any] = {}
+        for chunk in chunks(sorted({held.unit for held in delivered})):
+            result = await conn.execute(
+                sa.select(
+                    E.c.fqn,
+                    E.c.kind,
+                    E.c.is_view,
+                    E.c.version,
+                    E.c.content_hash,
+                    E.c.volatile_hash,
+                    E.c.missing_since_run,
+                    E.c.out_of_scope_run,
+                    E.c.deleted_run,
+                ).where(E.c.unit_fqn.in_(chunk))
+            )
+            stored.update((row.fqn, row) for row in result)
+        run, at = self.run_id, now()
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        versions: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        changed: dict[str, tuple[str, int]] = {}  # fqn -> (change, version): diff to compute
+        self.received += len(delivered)
+        for unit, kind, fqn, is_view, ser in delivered:
+            row = stored.pop(fqn, None)
+            values = {
+                "is_view": is_view,
+                "content": ser.content,
+                "content_hash": ser.content_hash,
+                "volatile_hash": ser.volatile_hash,
+                "last_written_run": run,
+            }
+            if row is None:
+                values.update(fqn=fqn, service=self._service, kind=kind, unit_fqn=unit)
+                values.update(version=1, first_seen_run=run, first_seen_at=at)
+                inserts.append(values)
+                versions.append({"fqn": fqn, "version": 1, "run_id": run, **version_content(ser)})
+                changes.append(change_row(run, fqn, kind, "added", 1))
+                self.counts["added"] += 1
+                continue
+            if row.deleted_run is not None or row.content_hash != ser.content_hash:
+                change = "restored" if row.deleted_run is not None else "updated"
+                version = row.version + 1
+                changed[fqn] = (change, version)
+                versions.append(
+                    {"fqn": fqn, "version": version, "run_id": run, **version_content(ser)}
+                )
+                changes.append(change_row(run, fqn, kind, change, version, fields=ser.content))
+                self.counts[change] += 1
+            elif (
+                row.volatile_hash == ser.volatile_hash
+                and row.missing_since_run is None
+                and row.out_of_scope_run is None
+            ):
+                self.counts["unchanged"] += 1
+                continue
+            else:
+                self.counts["unchanged"] += 1
+                version = row.version
+            updates.append({"b_key": fqn, "b_version": version, **bound(values)})
+        for row in stored.values():  # stored under this unit, not delivered now
+            if row.deleted_run is None:
+                self._missing[row.fqn] = row
+        if changed:
+            await self._diffs(conn, changed, changes)
+        await self._execute(conn, sa.insert(E), inserts)
+        await self._execute(conn, UPDATE, updates)
+        await self._execute(conn, sa.insert(schema.versions), versions)
+        await self._execute(conn, sa.insert(schema.changes), changes)
+
+    async def _execute(
+        self, conn: AsyncConnection, statement: sa.Executable, rows: list[dict[str, Any]]
+    ) -> None:
+        """Run one writing statement over ``rows`` (none: nothing to do), timed."""
+        if not rows:
+            return
+        started = time.perf_counter()
+        await conn.execute(statement, rows)
+        self.write_seconds += time.perf_counter() - started
+        self.rows_written += len(rows)
+
+    async def _diffs(
+        self, conn: AsyncConnection, changed: dict[str, tuple[str, int]], rows: list[dict[str, Any]]
+    ) -> None:
+        """Replace each changed entity's new content (parked in ``fields``) by its diff."""
+        old: dict[str, str] = {}
+        for chunk in chunks(list(changed)):
+            result = await conn.execute(sa.select(E.c.fqn, E.c.content).where(E.c.fqn.in_(chunk)))
+            old.update((r.fqn, r.content) for r in result)
+        for row in rows:
+            if row["fqn"] in changed and row["change"] != "added":
+                found: Diff = diff(json.loads(old[row["fqn"]]), json.loads(row["fields"]))
+                row["fields"] = json.dumps(found.to_json())
+                row["breaking"] = found.breaking
+        # the superseded version keeps its content now (the current one's is in entities)
+        superseded = [
+            {"b_fqn": fqn, "b_version": version - 1, "b_content": old[fqn]}
+            for fqn, (_, version) in changed.items()
+        ]
+        await self._execute(conn, SUPERSEDE, superseded)
+
+    def set_scope(self, scope: RunScope) -> None:
+        """Keep the run's scope for the deletions at commit."""
+        self._scope = scope
+        self._service = self._service or scope.service
+
+    async def commit(self) -> None:
+        """Plan and apply the deletions, record the run, commit the one transaction."""
+        try:
+            conn = await self._open()
+            await self._flush(conn)
+            warnings = await self._delete(conn, self._scope)
+            started = time.perf_counter()
+            await conn.execute(
+                sa.update(schema.runs)
+                .where(schema.runs.c.id == self.run_id)
+                .values(
+                    service=self._service or "",
+                    status="published",
+                    started_at=self._started,
+                    ended_at=now(),
+                    config_digest=self._scope.config_digest if self._scope else None,
+                    units=json.dumps(self._units_of(self._scope) if self._scope else {}),
+                    counts=json.dumps(self.counts),
+                    warnings=json.dumps([{"fqn": f, "message": m} for f, m in warnings]),
+                )
+            )
+            await self._lock.commit()
+            self.write_seconds += time.perf_counter() - started
+        except sa.exc.SQLAlchemyError as exc:
+            raise store_error(self._url, exc) from exc
+        finally:
+            self._conn = None
+            with anyio.CancelScope(shield=True):
+                await self._lock.rollback()
+
+    async def _delete(self, conn: AsyncConnection, scope: RunScope | None) -> list[tuple[str, str]]:
+        """Gather what this run did not deliver; delete by the rules if the scope is known.
+
+        Without a scope (the sink used without a workflow) nothing is deleted, but what was
+        not delivered is still marked missing, so that *last seen* stays true.
+        """
+        service = scope.service if scope is not None else self._service or ""
+        live_units = await conn.execute(
+            sa.select(E.c.unit_fqn)
+            .where(E.c.service == service, E.c.deleted_run.is_(None))
+            .distinct()
+        )
+        unread = sorted({u for (u,) in live_units} - self._units)
+        for chunk in chunks(unread):
+            result = await conn.execute(
+                sa.select(
+                    E.c.fqn,
+                    E.c.kind,
+                    E.c.is_view,
+                    E.c.version,
+                    E.c.missing_since_run,
+                    E.c.out_of_scope_run,
+                ).where(E.c.unit_fqn.in_(chunk), E.c.deleted_run.is_(None))
+            )
+            self._missing.update((row.fqn, row) for row in result)
+        live = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(E)
+                .where(E.c.service == service, E.c.deleted_run.is_(None))
+            )
+        ).scalar_one() - (self.counts["added"] + self.counts["restored"])
+        if scope is None:
+            await self._apply(conn, (), (), ())
+            return []
+        known = [Known(r.fqn, r.kind, bool(r.is_view)) for r in self._missing.values()]
+        plan = plan_deletions(
+            scope,
+            known,
+            self._delivered,
+            threshold=self._threshold,
+            allow_mass_delete=self._allow,
+            live=live,
+        )
+        await self._apply(conn, plan.delete, plan.withheld, plan.out_of_scope)
+        for where, message in plan.warnings:
+            log.warning("%s: %s", where, message, extra={"fqn": where})
+            scope.report.add_issue("warning", where, message)
+        return list(plan.warnings)
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        delete: Iterable[str],
+        withheld: Iterable[str],
+        out_of_scope: Iterable[str],
+    ) -> None:
+        run, at = self.run_id, now()
+        rows, changes, flags = [], [], []
+        for fqn in delete:
+            entity = self._missing.pop(fqn)
+            rows.append({"key": fqn, "run": run, "at": at})
+            changes.append(change_row(run, fqn, entity.kind, "deleted", entity.version))
+        for fqn in withheld:
+            entity = self._missing.pop(fqn)
+            changes.append(change_row(run, fqn, entity.kind, "withheld", entity.version))
+            flags.append({"key": fqn, "missing": entity.missing_since_run or run, "oos": None})
+        for fqn in out_of_scope:
+            entity = self._missing.pop(fqn)
+            if entity.out_of_scope_run is None:  # recorded once, when it leaves the scope
+                changes.append(change_row(run, fqn, entity.kind, "out_of_scope", entity.version))
+                flags.append({"key": fqn, "missing": entity.missing_since_run or run, "oos": run})
+        for entity in self._missing.values():  # not read this run (a failed unit, say)
+            if entity.missing_since_run is None:
+                flags.append({"key": entity.fqn, "missing": run, "oos": entity.out_of_scope_run})
+        self.counts["deleted"] = len(rows)
+        self.counts["withheld"] = sum(1 for c in changes if c["change"] == "withheld")
+        self.counts["out_of_scope"] = sum(1 for c in changes if c["change"] == "out_of_scope")
+        key: sa.BindParameter[str] = sa.bindparam("key")
+        deleted = sa.update(E).where(E.c.fqn == key)
+        deleted = deleted.values(
+            deleted_run=sa.bindparam("run"),
+            deleted_at=sa.bindparam("at"),
+            missing_since_run=sa.bindparam("run"),
+        )
+        await self._execute(conn, deleted, rows)
+        flagged = sa.update(E).where(E.c.fqn == key)
+        flagged = flagged.values(
+            missing_since_run=sa.bindparam("missing"), out_of_scope_run=sa.bindparam("oos")
+        )
+        await self._execute(conn, flagged, flags)
+        await self._execute(conn, sa.insert(schema.changes), changes)
+
+    def _units_of(self, scope: RunScope) -> dict[str, list[str]]:
+        """The run's schemas by what became of them (one JSON value in the run's row)."""
+        units: dict[str, list[str]] = {"complete": [], "partial": [], "failed": [], "filtered": []}
+        for discovered in scope.plan.units:
+            fqn = discovered.unit.fqn
+            if discovered.skipped_because is not None:
+                status = "filtered"
+            elif fqn in scope.complete:
+                status = "complete"
+            else:
+                status = "partial" if fqn in self._units else "failed"
+            units[status].append(fqn)
+        filtered = [d.database.fqn for d in scope.plan.databases if d.skipped_because]
+        if filtered:
+            units["filtered_databases"] = filtered
+        return units
+
+    async def discard(self) -> None:
+        """Roll back; record the run as ``discarded`` in a small transaction of its own."""
+        started = self._conn is not None
+        self._conn = None
+        with anyio.CancelScope(shield=True):
+            await self._lock.rollback()
+            if not started:
+                return
+            try:
+                await self._record_discarded()
+            except (MetaingestError, OSError, sa.exc.SQLAlchemyError) as exc:
+                log.warning("catalog store %s: run not recorded: %s", describe(self._url), exc)
+
+    async def _record_discarded(self) -> None:
+        lock = Locked(self._engine, self._url, min(self._lock.timeout, 5.0))
+        conn = await lock.begin()
+        try:
+            await conn.execute(
+                sa.insert(schema.runs).values(
+                    service=self._service or "",
+                    status="discarded",
+                    started_at=self._started,
+                    ended_at=now(),
+                    counts=json.dumps({"received": self.received}),
+                )
+            )
+            await lock.commit()
+        finally:
+            await lock.rollback()
