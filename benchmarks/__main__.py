@@ -76,6 +76,13 @@ def _scaling(args: argparse.Namespace) -> None:
     asyncio.run(scaling(sizes, args.threads, args.keep, args.max_seconds, args.reuse))
 
 
+def _tenants(args: argparse.Namespace) -> None:
+    from .tenants import main as tenants_main
+
+    args.shape = args.shape or ["dbs", "schemas"]
+    tenants_main(args)
+
+
 def _sizes(text: str) -> list[CatalogSize]:
     return [CatalogSize(*_ints(shape.replace("x", ","))) for shape in text.split(",")]
 
@@ -110,6 +117,7 @@ def _lag_render(args: argparse.Namespace) -> None:
     from .lag import render
 
     print(render(args.lag and Path(args.lag), args.ab and Path(args.ab)))
+
 
 def _store(args: argparse.Namespace) -> None:
     from . import store
@@ -162,6 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the catalogs afterwards")
     p.add_argument("--reuse", action="store_true", help="use a catalog already built")
     p.set_defaults(func=_scaling)
+
+    p = sub.add_parser("tenants", help="multi-tenant shapes: --build, sweep, or --drop")
+    p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))
+    p.add_argument("--shape", action="append", choices=("dbs", "schemas"))
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--latency", type=float, default=2.0, help="ms added each way")
+    p.add_argument("--build", action="store_true")
+    p.add_argument("--catalog-only", action="store_true", help="no view lineage, no routines")
+    p.add_argument("--drop", action="store_true", help="drop every tenant-shape object")
+    p.set_defaults(func=_tenants)
 
     p = sub.add_parser("lag", help="the host loop's lag beside a run, per size and sink")
     p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))

@@ -9,6 +9,9 @@ time as a ratio to it, measured in the same run.
 
     python -m benchmarks.reference --engine postgres --database mi_bench_40x50x12 \
         --schema-regex '^mi_bench_s[0-9]{4}$' --out /tmp/ref.jsonl
+
+``--database a,b,c`` reads several databases one after another (PostgreSQL connects to one
+database at a time: a connection per database, each closed before the next opens).
 """
 
 from __future__ import annotations
@@ -220,10 +223,19 @@ def write_jsonl(path: str, schemas: list[dict[str, Any]], tables: list[dict[str,
 async def run(args: argparse.Namespace) -> int:
     """Read and write once; return the number of relations and routines written."""
     if args.engine == "postgres":
-        schemas, tables = await read_postgres(
-            args.host, args.port, args.user or "postgres", args.database, args.schema_regex,
-            args.app_name,
-        )  # fmt: skip
+        # a database per tenant: one database after another (a connection reads one database)
+        schemas, tables = [], []
+        for database in args.database.split(","):
+            got = await read_postgres(
+                args.host, args.port, args.user or "postgres", database, args.schema_regex,
+                args.app_name,
+            )  # fmt: skip
+            for schema in got[0]:
+                schema["name"] = f"{database}.{schema['name']}"
+            for table in got[1]:
+                table["schema"] = f"{database}.{table['schema']}"
+            schemas += got[0]
+            tables += got[1]
     else:
         schemas, tables = await read_mariadb(
             args.host, args.port, args.user or "root", args.schema_regex, args.app_name

@@ -122,6 +122,7 @@ def targets() -> list[tuple[str, str, str, bool | None]]:
         constant = all(len(set(v)) == 1 for v in by_tables.values())
         out.append((f"{engine}: round trips independent of tables per schema (turns)",
                     "no growth", text, constant))  # fmt: skip
+    out.extend(_tenant_targets())
     scale = _latest("postgres-scaling")
     finished = [r for r in scale["rows"] if "wall_s" in r] if scale is not None else []
     if len(finished) >= 2:
@@ -134,6 +135,37 @@ def targets() -> list[tuple[str, str, str, bool | None]]:
         bad_conns = [r["catalog"] for r in finished if r["peak_server_connections"] != 4]
         seen = "all equal" if not bad_conns else ", ".join(bad_conns)
         out.append(("scaling: peak server connections == threads (4)", "== 4", seen, not bad_conns))
+    return out
+
+
+# (results suffix, label, [(threads, latency ms, limit)]): issue 15's multi-tenant shapes
+# (benchmarks/tenants.py); MariaDB's limits are set from its first measurement (README).
+TENANT_TARGETS = [
+    ("tenants-postgres-dbs", "postgres, 60 databases x 2 schemas", [(4, 0.0, 0.8), (8, 2.0, 0.5)]),
+    ("tenants-postgres-schemas-catalog-only", "postgres, 1000 schemas (catalog only)",
+     [(4, 0.0, 1.0), (8, 2.0, 1.2)]),
+    ("tenants-mariadb-schemas-catalog-only", "mariadb, 1000 schemas (catalog only)",
+     [(4, 0.0, 3.5), (8, 2.0, 4.0)]),
+]  # fmt: skip
+
+
+def _tenant_targets() -> list[tuple[str, str, str, bool | None]]:
+    out: list[tuple[str, str, str, bool | None]] = []
+    for suffix, label, limits in TENANT_TARGETS:
+        data = _latest(suffix)
+        if data is None:
+            continue
+        for threads, lat, limit in limits:
+            ratio = _ratio(_per_rep(data, "metaingest", threads, lat),
+                           _per_rep(data, "reference", 1, lat))  # fmt: skip
+            out.append((f"{label}: wall threads {threads} / reference, {lat:g} ms",
+                        f"≤ {limit}", _fmt(ratio), ratio[0] <= limit))  # fmt: skip
+        over = sorted({f"t{r['threads']}: {r['peak_server_connections']}" for r in data["runs"]
+                       if r["peak_server_connections"] > r["threads"]})  # fmt: skip
+        load = [r["load1"] for r in data["runs"]]
+        out.append((f"{label}: peak server connections ≤ threads (load {min(load):.1f}-"
+                    f"{max(load):.1f})", "≤ threads", ", ".join(over) or "all within",
+                    not over))  # fmt: skip
     return out
 
 

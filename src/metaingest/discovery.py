@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import anyio
 
 from metaingest.connectors import Connector, Unit
+from metaingest.entities import Database
 from metaingest.errors import SourceError
 from metaingest.filters import Filter
 from metaingest.plan import DiscoveredDatabase, DiscoveredUnit
@@ -33,7 +34,7 @@ from metaingest.report import Report
 from metaingest.retry import backoff, classify, original
 from metaingest.runner import describe
 
-__all__ = ["Discovered", "discover", "with_retries"]
+__all__ = ["Discovered", "discover", "list_databases", "list_schemas", "with_retries"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Discovered:
     databases: list[DiscoveredDatabase] = field(default_factory=list)
     units: list[DiscoveredUnit] = field(default_factory=list)
     failed: int = 0
+    listed: int = 0  # databases the source listed, filtered ones included
 
 
 async def with_retries(
@@ -81,6 +83,33 @@ async def with_retries(
             await anyio.sleep(delay)
 
 
+async def list_databases(
+    connector: Connector[Any],
+    database_filter: Filter,
+    report: Report,
+    *,
+    retries: int,
+    retry_backoff: float,
+    redact: Callable[[str], str],
+) -> tuple[Discovered, list[Database]]:
+    """List the databases: the filtered ones go into ``Discovered``, the kept ones are returned."""
+    out = Discovered()
+    listed = await with_retries(
+        connector.list_databases, connector.service_name, retries, retry_backoff, redact
+    )
+    kept = []
+    for database in sorted(listed, key=lambda d: d.name):
+        reason = database_filter.reason(database.name)
+        if reason is not None:
+            out.databases.append(DiscoveredDatabase(database, reason))
+            report.filtered.databases += 1
+            log.info("%s: filtered: %s", database.fqn, reason, extra={"fqn": database.fqn})
+        else:
+            kept.append(database)
+    out.listed = len(listed)
+    return out, kept
+
+
 async def discover(
     connector: Connector[Any],
     database_filter: Filter,
@@ -92,18 +121,39 @@ async def discover(
     redact: Callable[[str], str],
 ) -> Discovered:
     """List every schema of every database, each marked with why it is skipped."""
-    out = Discovered()
-    listed = await with_retries(
-        connector.list_databases, connector.service_name, retries, retry_backoff, redact
+    out, kept = await list_databases(
+        connector,
+        database_filter,
+        report,
+        retries=retries,
+        retry_backoff=retry_backoff,
+        redact=redact,
     )
-    databases = sorted(listed, key=lambda d: d.name)
+    return await list_schemas(
+        connector,
+        out,
+        kept,
+        schema_filter,
+        report,
+        retries=retries,
+        retry_backoff=retry_backoff,
+        redact=redact,
+    )
+
+
+async def list_schemas(
+    connector: Connector[Any],
+    out: Discovered,
+    databases: list[Database],
+    schema_filter: Filter,
+    report: Report,
+    *,
+    retries: int,
+    retry_backoff: float,
+    redact: Callable[[str], str],
+) -> Discovered:
+    """List the schemas of ``databases`` one after another, into ``out`` (name order)."""
     for database in databases:
-        reason = database_filter.reason(database.name)
-        if reason is not None:
-            out.databases.append(DiscoveredDatabase(database, reason))
-            report.filtered.databases += 1
-            log.info("%s: filtered: %s", database.fqn, reason, extra={"fqn": database.fqn})
-            continue
         try:
             schemas = await with_retries(
                 partial(connector.list_schemas, database),
@@ -113,7 +163,7 @@ async def discover(
                 redact,
             )
         except Exception as exc:
-            if len(databases) == 1 or classify(exc, unit=True) == "fatal":
+            if out.listed == 1 or classify(exc, unit=True) == "fatal":
                 raise
             message = f"schema listing failed: {describe(original(exc), redact)}"
             log.error("%s: %s", database.fqn, message, extra={"fqn": database.fqn})
@@ -128,4 +178,5 @@ async def discover(
             if reason is not None:
                 report.filtered.schemas += 1
             out.units.append(DiscoveredUnit(Unit(database, schema), reason))
+    out.databases.sort(key=lambda d: d.database.name)
     return out

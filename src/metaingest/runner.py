@@ -1,9 +1,11 @@
 """The concurrency core: the only place in metaingest that starts tasks.
 
-``Runner.run`` takes units in a fixed order and starts one task per unit, but never more
-than ``threads`` at once: the scheduler takes a slot from a semaphore *before* it starts a
-task, and the task gives the slot back only after its batch was handed to the stream. A
-task holds exactly one source connection, and only while it extracts. So
+``Runner.run`` takes units in a fixed order (or from a ``Feed``: with several databases,
+discovery's listings come as jobs that hold a slot like a unit, ``metaingest.pipeline``) and
+starts one task per unit or job, but never more than ``threads`` at once: the scheduler takes
+a slot from a semaphore *before* it starts a task, and the task gives the slot back only
+after its batch was handed to the stream. A task holds exactly one source connection, and
+only while it extracts (or lists). So
 
 - source connections <= threads (the connector's pool enforces it again);
 - batches in memory <= threads running + the stream's buffer (about threads), whatever
@@ -26,7 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -40,7 +42,35 @@ from metaingest.retry import backoff, classify, original
 if TYPE_CHECKING:
     from metaingest.executors.spec import UnitOutcome
 
-__all__ = ["Runner", "describe"]
+__all__ = ["Feed", "Job", "Runner", "describe"]
+
+Job = Callable[[], Awaitable[None]]
+
+
+class Feed(Protocol):
+    """Work handed out one slot at a time: a unit, a job that holds the slot, or None (done)."""
+
+    async def take(self) -> Unit | Job | None:
+        """The next piece of work; may wait for work that is on its way."""
+        ...
+
+    def finished(self, unit: Unit) -> None:
+        """``unit`` is done (its connection is back in the pool); called before its slot is."""
+        ...
+
+
+class _Units:
+    """A fixed sequence of units as a feed."""
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        self._units = iter(units)
+
+    async def take(self) -> Unit | Job | None:
+        return next(self._units, None)
+
+    def finished(self, unit: Unit) -> None:
+        pass
+
 
 log = logging.getLogger(__name__)
 
@@ -92,27 +122,46 @@ class Runner:
         self._t0 = clock()
         self._fatal: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
+        self._feed: Feed = _Units(())
 
     @property
     def fatal(self) -> BaseException | None:
         """The error that stopped the run, if one did; ``run`` has then stopped every unit."""
         return self._fatal
 
-    async def run(self, units: Sequence[Unit], send: MemoryObjectSendStream[SchemaBatch]) -> None:
+    async def run(
+        self, units: Sequence[Unit] | Feed, send: MemoryObjectSendStream[SchemaBatch]
+    ) -> None:
         """Extract every unit and send its batch; closes ``send`` when all are done.
 
+        ``units`` may be a ``Feed``: its jobs (discovery's listings) run in a slot like a
+        unit, so they count within ``threads``; a job's error stops the run as a fatal one.
         A fatal error stops every unit and ends the stream early; it is kept in ``fatal``
         for the caller to raise, so that it never arrives wrapped in an exception group.
         """
         self._t0 = self._clock()
+        feed = _Units(units) if isinstance(units, Sequence) else units
+        self._feed = feed
         async with send, anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
-            for unit in units:
+            while True:
                 await self._slots.acquire()
-                if self._fatal is not None:
+                work = None if self._fatal is not None else await feed.take()
+                if work is None:
                     self._slots.release()
                     break
-                tg.start_soon(self._run_unit, unit, send.clone(), name=f"unit {unit.fqn}")
+                if isinstance(work, Unit):
+                    tg.start_soon(self._run_unit, work, send.clone(), name=f"unit {work.fqn}")
+                else:
+                    tg.start_soon(self._run_job, work, name="discovery")
+
+    async def _run_job(self, job: Job) -> None:
+        try:
+            await job()
+        except Exception as exc:
+            self._stop(exc)
+        finally:
+            self._slots.release()
 
     async def _run_unit(self, unit: Unit, send: MemoryObjectSendStream[SchemaBatch]) -> None:
         start = self._clock() - self._t0
@@ -130,6 +179,7 @@ class Runner:
                 self._record(unit, start, "ok", len(batch.tables), attempts)
                 log.debug("%s: %d tables", unit.fqn, len(batch.tables), extra={"fqn": unit.fqn})
         finally:
+            self._feed.finished(unit)
             self._slots.release()
             self._on_finish(unit)
 

@@ -24,13 +24,14 @@ from .boundary import single_error
 from .config import WorkflowConfig
 from .connectors import Connector, SchemaBatch, Unit, create_connector
 from .ddl import with_ddl
-from .discovery import discover
+from .discovery import Discovered, discover, list_databases, list_schemas
 from .entities import VIEW_TYPES
 from .errors import ConfigError, EmptyRunError, MetaingestError
 from .executors.select import new_run_id, open_executor, unit_runner
 from .filters import Filter
 from .hints import describe_source
 from .observe import Progress, ProgressObserver, ProgressTracker
+from .pipeline import DiscoveryFeed
 from .plan import DiscoveredDatabase, DiscoveredUnit, Plan, empty_message
 from .redact import Redactor
 from .report import Report
@@ -123,7 +124,11 @@ class Workflow:
             retry_backoff=settings.retry_backoff,
             redact=self.redact,
         )
+        return self._found(found)
+
+    def _found(self, found: Discovered) -> list[DiscoveredUnit]:
         self._databases.extend(found.databases)
+        self._databases.sort(key=lambda d: d.database.name)
         self._listing_failures = found.failed
         return found.units
 
@@ -231,7 +236,8 @@ class Workflow:
         tracker.start()
         try:
             async with self.connector, open_executor(self.config.executor, self._client) as ex:
-                units = await self._prepare()
+                # on a cluster, discovery is done before units go out (its connections close)
+                units = await self._prepare(pipelined=ex is None)
                 tracker.set_phase("extracting")
                 send, receive = anyio.create_memory_object_stream[SchemaBatch](threads)
                 settings = self.config.workflow
@@ -276,6 +282,8 @@ class Workflow:
                     raise consumer_error
                 if runner.fatal is not None:
                     raise runner.fatal
+                if isinstance(units, DiscoveryFeed) and counting.exhausted:
+                    self._check_empty()
         except anyio.get_cancelled_exc_class():
             self.report.cancelled = True
             raise
@@ -289,32 +297,61 @@ class Workflow:
             self.report.wall_seconds = round(time.perf_counter() - started, 6)
             tracker.set_phase("finished")
 
-    async def _prepare(self) -> list[Unit]:
-        """Discover and filter; report what privileges hide; the units to extract."""
+    async def _prepare(self, pipelined: bool = True) -> list[Unit] | DiscoveryFeed:
+        """Discover and filter; report what privileges hide; the units to extract.
+
+        With several databases to list (and ``pipelined``), a feed that lists them while
+        units run instead.
+        """
         report = self.report
         source = self.config.source
         if log.isEnabledFor(logging.INFO):
             version = await self.connector.server_version()
             log.info("connected to %s: %s", describe_source(self.config)[3], version)
-        self._discovered = await self.discover()
-        await self._note_denied()
-        for found in self._databases:
-            if found.denied:
-                fqn = found.database.fqn
-                report.add_issue("warning", fqn, f"skipped: {found.skipped_because}")
-        units = [d.unit for d in self._discovered if d.skipped_because is None]
-        # a database whose schemas could not be listed counts as a failed unit
-        report.units_total = len(units) + self._listing_failures
-        report.discovery_done = True
-        log.info(
-            "discovered %d database(s) and %d schema(s); filtered out %d database(s) and "
-            "%d schema(s); %d schema(s) to extract",
-            len(self._databases),
-            len(self._discovered),
-            report.filtered.databases,
-            report.filtered.schemas,
-            len(units),
+        settings = self.config.workflow
+        retries, retry_backoff = settings.retries, settings.retry_backoff
+        found, kept = await list_databases(
+            self.connector,
+            self._database_filter,
+            report,
+            redact=self.redact,
+            retries=retries,
+            retry_backoff=retry_backoff,
         )
+        await self._note_denied()
+        for denied in self._databases:
+            if denied.denied:
+                fqn = denied.database.fqn
+                report.add_issue("warning", fqn, f"skipped: {denied.skipped_because}")
+        if len(kept) > 1 and pipelined:  # list and extract at once (metaingest.pipeline)
+            if source.threads > 1:
+                warning = await preflight.capacity_warning(self.connector, kept[0], source.threads)
+                if warning is not None:
+                    log.warning("%s", warning)
+            self._found(found)
+            return DiscoveryFeed(
+                self.connector,
+                kept,
+                self._schema_filter,
+                report,
+                self._discovered_all,
+                redact=self.redact,
+                retries=retries,
+                retry_backoff=retry_backoff,
+            )
+        found = await list_schemas(
+            self.connector,
+            found,
+            kept,
+            self._schema_filter,
+            report,
+            redact=self.redact,
+            retries=retries,
+            retry_backoff=retry_backoff,
+        )
+        self._discovered = self._found(found)
+        units = [d.unit for d in self._discovered if d.skipped_because is None]
+        self._discovery_done(len(units))
         if not units and not self._listing_failures and not self.config.workflow.allow_empty:
             raise EmptyRunError(empty_message(self._databases, self._discovered))
         grants = await preflight.column_grants(self.connector, units, self._table_filter)
@@ -327,6 +364,32 @@ class Workflow:
             if warning is not None:
                 log.warning("%s", warning)
         return units
+
+    def _discovered_all(self, found: Discovered) -> None:
+        """The pipelined discovery finished (before the runner ends): the plan is complete."""
+        self._discovered = self._found(found)
+        self._discovery_done(sum(1 for d in self._discovered if d.skipped_because is None))
+
+    def _discovery_done(self, units: int) -> None:
+        report = self.report
+        # a database whose schemas could not be listed counts as a failed unit
+        report.units_total = units + self._listing_failures
+        report.discovery_done = True
+        log.info(
+            "discovered %d database(s) and %d schema(s); filtered out %d database(s) and "
+            "%d schema(s); %d schema(s) to extract",
+            len(self._databases),
+            len(self._discovered),
+            report.filtered.databases,
+            report.filtered.schemas,
+            units,
+        )
+
+    def _check_empty(self) -> None:
+        """After a pipelined run: nothing passed the filters (as ``_prepare`` checks)."""
+        units = any(d.skipped_because is None for d in self._discovered)
+        if not units and not self._listing_failures and not self.config.workflow.allow_empty:
+            raise EmptyRunError(empty_message(self._databases, self._discovered))
 
     def scope(self) -> RunScope:
         """What this run read: for sinks that delete what a run no longer sees."""
