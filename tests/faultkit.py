@@ -79,6 +79,25 @@ async def pg_side(server: PgServer, database: str = "postgres", **kw: Any) -> As
         await conn.close()
 
 
+async def run_with_namespace_locked(
+    server: PgServer, database: str, config: WorkflowConfig, hold: float = 0.6
+) -> Report:
+    """Run ``config`` while another session holds pg_namespace for ``hold`` seconds: schema
+    listings wait on it until statement_timeout cancels them (a transient error)."""
+    async with pg_side(server, database) as locker:
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("LOCK TABLE pg_catalog.pg_namespace IN ACCESS EXCLUSIVE MODE")
+
+        async def release() -> None:
+            await anyio.sleep(hold)
+            await lock.rollback()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(release)
+            return await run(config)
+
+
 async def pg_wait_gone(side: Any, application_name: str, within: float = 2.0) -> int:
     """Poll pg_stat_activity until the run's connections are gone; the last count seen."""
     count = -1

@@ -20,7 +20,7 @@ from metaingest.errors import SourceError
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer, free_port, unique_name
-from .faultkit import Hooked, config_of, pg_execute, pg_side, run
+from .faultkit import Hooked, config_of, pg_execute, pg_side, run, run_with_namespace_locked
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
 
@@ -122,19 +122,8 @@ async def test_statement_timeout_at_discovery_is_retried(
     assert (await run(config(postgres_server, clean, {}, database=one))).ok
     out = tmp_path / "out.jsonl"
     cfg = config(postgres_server, out, {"retries": 8}, database=one, statement_timeout=0.2)
-    async with pg_side(postgres_server, one) as locker:
-        lock = locker.transaction()
-        await lock.start()
-        # the schema listing reads pg_namespace: it waits, and statement_timeout cancels it
-        await locker.execute("LOCK TABLE pg_catalog.pg_namespace IN ACCESS EXCLUSIVE MODE")
-
-        async def release() -> None:
-            await anyio.sleep(0.6)
-            await lock.rollback()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(release)
-            report = await run(cfg)
+    # the schema listing reads pg_namespace: it waits, and statement_timeout cancels it
+    report = await run_with_namespace_locked(postgres_server, one, cfg)
     assert report.ok and report.errors == 0, report.issues
     assert out.read_bytes() == clean.read_bytes()
 

@@ -19,7 +19,7 @@ from metaingest.errors import EmptyRunError
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer, unique_name
-from .faultkit import config_of, pg_execute, pg_side, run
+from .faultkit import config_of, pg_execute, run, run_with_namespace_locked
 from .wrappers import Delegating
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
@@ -162,19 +162,8 @@ async def test_a_listing_that_times_out_is_retried_while_others_extract(
     assert (await run(config(postgres_server, clean, tenants, threads=2))).ok
     out = tmp_path / "out.jsonl"
     cfg = config(postgres_server, out, tenants, 8, threads=2, statement_timeout=0.2)
-    async with pg_side(postgres_server, tenants[2]) as locker:
-        lock = locker.transaction()
-        await lock.start()
-        # the schema listing reads pg_namespace: it waits, and statement_timeout cancels it
-        await locker.execute("LOCK TABLE pg_catalog.pg_namespace IN ACCESS EXCLUSIVE MODE")
-
-        async def release() -> None:
-            await anyio.sleep(0.6)
-            await lock.rollback()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(release)
-            report = await run(cfg)
+    # the schema listing reads pg_namespace: it waits, and statement_timeout cancels it
+    report = await run_with_namespace_locked(postgres_server, tenants[2], cfg)
     assert report.ok and report.errors == 0, report.issues
     assert out.read_bytes() == clean.read_bytes()
 
