@@ -16,7 +16,7 @@ from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.report import Report
 from metaingest.workflow import Workflow
 
-from .conftest import PgServer
+from .conftest import MysqlServer, PgServer
 from .wrappers import Delegating
 
 Hook = Callable[[Unit, Any, int], Awaitable[None]]
@@ -33,6 +33,18 @@ def config_of(source: dict[str, Any], out: Path, **workflow: Any) -> WorkflowCon
     return parse_config(
         {"source": source, "sink": {"type": "jsonl", "path": str(out)}, "workflow": settings}
     )
+
+
+def maria_config(
+    server: MysqlServer, schemas: list[str], out: Path, **source: Any
+) -> WorkflowConfig:
+    """A config reading ``schemas`` (MariaDB databases sharing one prefix) into ``out``;
+    ``retries``, ``retry_backoff`` and ``success_threshold`` go to the workflow section."""
+    keys = ("retries", "retry_backoff", "success_threshold")
+    workflow = {k: source.pop(k) for k in keys if k in source}
+    prefix = schemas[0].rsplit("_", 1)[0]
+    filters = {"schema_filter": {"includes": [f"^{prefix}_"]}}
+    return config_of(server.source(**filters, **source), out, **workflow)
 
 
 class Hooked(Delegating):

@@ -11,13 +11,12 @@ from typing import Any
 import anyio
 import pytest
 
-from metaingest.config import WorkflowConfig
 from metaingest.connectors.base import Unit
 from metaingest.observe import Progress
 from metaingest.workflow import Workflow
 
 from .conftest import MysqlServer, quote_mysql, unique_name
-from .faultkit import config_of, run
+from .faultkit import maria_config, run
 
 pytestmark = [pytest.mark.mysql, pytest.mark.anyio]
 
@@ -59,12 +58,7 @@ def reader(mysql_server: MysqlServer, schemas: list[str]) -> Iterator[str]:
         mysql_server.run(f"DROP USER IF EXISTS '{user}'@'%'")
 
 
-def my_config(server: MysqlServer, schemas: list[str], out: Path, **source: Any) -> WorkflowConfig:
-    keys = ("retries", "retry_backoff", "success_threshold")
-    workflow = {k: source.pop(k) for k in keys if k in source}
-    prefix = schemas[0].rsplit("_", 1)[0]
-    filters = {"schema_filter": {"includes": [f"^{prefix}_"]}}
-    return config_of(server.source(**filters, **source), out, **workflow)
+my_config = maria_config
 
 
 async def clean_output(server: MysqlServer, schemas: list[str], tmp_path: Path) -> bytes:

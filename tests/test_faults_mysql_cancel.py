@@ -26,7 +26,7 @@ from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.workflow import Workflow
 
 from .conftest import MysqlServer, quote_mysql
-from .faultkit import config_of
+from .faultkit import maria_config
 from .wrappers import Delegating
 
 pytestmark = [pytest.mark.mysql, pytest.mark.anyio]
@@ -49,11 +49,7 @@ def schemas(mysql_server: MysqlServer) -> Iterator[list[str]]:
         mysql_server.drop_schemas(names)
 
 
-def my_config(server: MysqlServer, schemas: list[str], out: Path, **options: Any) -> WorkflowConfig:
-    workflow = {k: options.pop(k) for k in ("retries", "success_threshold") if k in options}
-    prefix = schemas[0].rsplit("_", 1)[0]
-    source = server.source(schema_filter={"includes": [f"^{prefix}_"]}, **options)
-    return config_of(source, out, retry_backoff=0.05, **workflow)
+my_config = maria_config  # retries back off 0.05 s (config_of's default)
 
 
 class _Cursor:

@@ -23,7 +23,7 @@ from metaingest.report import Report
 from metaingest.workflow import Workflow
 
 from .conftest import MysqlServer, PgServer, quote_mysql, unique_name
-from .faultkit import config_of, pg_execute, pg_side, pg_wait_gone
+from .faultkit import config_of, maria_config, pg_execute, pg_side, pg_wait_gone
 from .faultproxy import FaultProxy
 from .wrappers import Delegating
 
@@ -365,10 +365,7 @@ def my_schemas(mysql_server: MysqlServer) -> Iterator[list[str]]:
 
 
 def my_config(server: MysqlServer, schemas: list[str], out: Path, **options: Any) -> WorkflowConfig:
-    workflow = {k: options.pop(k) for k in ("retries", "success_threshold") if k in options}
-    prefix = schemas[0].rsplit("_", 1)[0]
-    source = server.source(schema_filter={"includes": [f"^{prefix}_"]}, **options)
-    return config_of(source, out, retry_backoff=0.02, **workflow)
+    return maria_config(server, schemas, out, **{"retry_backoff": 0.02, **options})
 
 
 @pytest.fixture(scope="module")
