@@ -41,9 +41,7 @@ def _line(kind: str, entity: Any, fmt: _Format) -> bytes:
     """One line as UTF-8 bytes: spools and the target are binary files, so pydantic's JSON
     bytes are written as they are, never decoded to str and encoded again."""
     if fmt == "openmetadata":
-        request = json.dumps(entity.to_openmetadata(), ensure_ascii=False, separators=(",", ":"))
-        fqn = json.dumps(entity.fqn, ensure_ascii=False)
-        return f'{{"kind":"{kind}","fqn":{fqn},"request":{request}}}\n'.encode()
+        return _request_line(kind, entity.fqn, entity.to_openmetadata())
     assert isinstance(entity, BaseModel)
     # what model_dump_json(exclude_none=True) returns, before its decode to str
     body = entity.__pydantic_serializer__.to_json(entity, exclude_none=True)
@@ -53,15 +51,14 @@ def _line(kind: str, entity: Any, fmt: _Format) -> bytes:
 def _lineage_lines(fqn: str, lineage: ViewLineage) -> bytes:
     """A view's lineage as AddLineageRequest lines whose entities are named by FQN (the ids
     the request needs are known only to an OpenMetadata server)."""
-    fqn_json = json.dumps(fqn, ensure_ascii=False)
-    return b"".join(
-        f'{{"kind":"lineage","fqn":{fqn_json},"request":{_compact(request)}}}\n'.encode()
-        for request in lineage.requests(fqn)
-    )
+    return b"".join(_request_line("lineage", fqn, request) for request in lineage.requests(fqn))
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _request_line(kind: str, fqn: str, request: dict[str, Any]) -> bytes:
+    """An ``openmetadata``-format line: the kind, the FQN and the request, compact JSON."""
+    body = json.dumps(request, ensure_ascii=False, separators=(",", ":"))
+    name = json.dumps(fqn, ensure_ascii=False)
+    return f'{{"kind":"{kind}","fqn":{name},"request":{body}}}\n'.encode()
 
 
 # Spooled lines are buffered in memory up to this size, then appended in one worker-thread call.
