@@ -120,7 +120,7 @@ async def test_building_a_large_postgres_schema_yields_once_per_table(
     )  # fmt: skip
     try:
         names = ("relations", "columns", "constraints")
-        rows = [await conn.fetch(sql[name], "big") for name in names]
+        rows = [await conn.fetch(sql[name], ["big"]) for name in names]
     finally:
         await conn.close()
     database = Database(name=big_db, service="pg")

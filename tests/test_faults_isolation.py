@@ -50,7 +50,7 @@ class _Corrupting:
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         rows = [dict(r) for r in await self._inner.fetch(sql, *args)]
         if sql == queries("postgres")["columns"]:
-            t1 = await self._inner.fetchval("SELECT $1::regclass::oid", f"{args[0]}.t1")
+            t1 = await self._inner.fetchval("SELECT $1::regclass::oid", f"{args[0][0]}.t1")
             for row in rows:
                 if row["relid"] == t1 and row["name"] == "b":
                     row["name"] = None  # a column must have a name

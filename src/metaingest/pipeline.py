@@ -1,9 +1,10 @@
 """Discovery pipelined with extraction, for sources with several databases.
 
 ``DiscoveryFeed`` hands the runner its work one slot at a time: a unit of a database already
-listed when there is one, else a job that lists the next database's schemas (the job holds
-the runner slot it was given, so discovery's connections count within ``threads`` like the
-units'). A listed database's units go to the front of the queue: the next free slot takes
+listed when there is one (or a group of its small schemas, read in one round:
+``metaingest.connectors.grouping``), else a job that lists the next database's schemas (the
+job holds the runner slot it was given, so discovery's connections count within ``threads``
+like the units'). A listed database's units go to the front of the queue: the next free slot takes
 them while the connection that listed them is idle in the pool for that database, and
 reuses it. So the first schemas are extracted while later databases are still being listed,
 and listings run concurrently, never more than ``threads`` connections in all.
@@ -27,13 +28,14 @@ from typing import Any
 import anyio
 
 from metaingest.connectors import Connector, Unit
+from metaingest.connectors.grouping import plan_groups
 from metaingest.discovery import Discovered, with_retries
 from metaingest.entities import Database, DatabaseSchema
 from metaingest.filters import Filter
 from metaingest.plan import DiscoveredDatabase, DiscoveredUnit
 from metaingest.report import Report
 from metaingest.retry import classify, original
-from metaingest.runner import Job, describe
+from metaingest.runner import Group, Job, describe
 
 __all__ = ["DiscoveryFeed"]
 
@@ -63,27 +65,27 @@ class DiscoveryFeed:
         self._retries = retries
         self._retry_backoff = retry_backoff
         self._redact = redact
-        self._queue: deque[Unit] = deque()
+        self._queue: deque[Group] = deque()
         self._listing = 0
         self._changed = anyio.Event()
         self._found: dict[str, tuple[DiscoveredDatabase, list[DiscoveredUnit]]] = {}
         self._failed = 0
         self._busy: Counter[str] = Counter()  # units running, by database
 
-    async def take(self) -> Unit | Job | None:
-        """The next unit to extract, or a listing job, or None when all work was handed out."""
+    async def take(self) -> Group | Job | None:
+        """The next units to extract, or a listing job, or None when all work was handed out."""
         while True:
-            unit = self._idle_unit()
-            if unit is not None:
-                self._busy[unit.database.name] += 1
-                return unit
+            group = self._idle_group()
+            if group is not None:
+                self._busy[group[0].database.name] += len(group)
+                return group
             if self._pending:
                 self._listing += 1
                 return partial(self._list, self._pending.popleft())
-            if self._queue:  # every database left is busy: a unit on a connection of its own
-                unit = self._queue.popleft()
-                self._busy[unit.database.name] += 1
-                return unit
+            if self._queue:  # every database left is busy: units on a connection of their own
+                group = self._queue.popleft()
+                self._busy[group[0].database.name] += len(group)
+                return group
             if self._listing == 0:
                 return None
             await self._changed.wait()
@@ -92,12 +94,12 @@ class DiscoveryFeed:
         """A unit is done: its database's connection is idle in the pool again."""
         self._busy[unit.database.name] -= 1
 
-    def _idle_unit(self) -> Unit | None:
-        """The first queued unit of a database with no unit running (its connection is idle)."""
-        for i, unit in enumerate(self._queue):
-            if not self._busy[unit.database.name]:
+    def _idle_group(self) -> Group | None:
+        """The first queued units of a database with no unit running (its connection is idle)."""
+        for i, group in enumerate(self._queue):
+            if not self._busy[group[0].database.name]:
                 del self._queue[i]
-                return unit
+                return group
         return None
 
     async def _list(self, database: Database) -> None:
@@ -146,7 +148,8 @@ class DiscoveryFeed:
             found.append(DiscoveredUnit(Unit(database, schema), reason))
         self._found[database.name] = (DiscoveredDatabase(database, None), found)
         self._report.units_total += len(kept)
-        self._queue.extendleft(reversed(kept))  # first, in name order: its connection is idle
+        # first, in name order: its connection is idle
+        self._queue.extendleft(reversed(plan_groups(self._connector, kept)))
 
     def _finish(self) -> None:
         out = Discovered(failed=self._failed)

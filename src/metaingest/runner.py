@@ -34,6 +34,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from metaingest.connectors.base import Connector, SchemaBatch, Unit
+from metaingest.connectors.grouping import GroupExtractor, plan_groups
 from metaingest.errors import MetaingestError, SourceError
 from metaingest.redact import Redactor
 from metaingest.report import Report, UnitTiming
@@ -42,15 +43,18 @@ from metaingest.retry import backoff, classify, original
 if TYPE_CHECKING:
     from metaingest.executors.spec import UnitOutcome
 
-__all__ = ["Feed", "Job", "Runner", "describe"]
+__all__ = ["Feed", "Group", "Job", "Runner", "describe"]
 
 Job = Callable[[], Awaitable[None]]
+# units that share one slot: one unit, or small schemas of one database read in one round
+Group = tuple[Unit, ...]
 
 
 class Feed(Protocol):
-    """Work handed out one slot at a time: a unit, a job that holds the slot, or None (done)."""
+    """Work handed out one slot at a time: a group of units, a job that holds the slot, or
+    None (done)."""
 
-    async def take(self) -> Unit | Job | None:
+    async def take(self) -> Group | Job | None:
         """The next piece of work; may wait for work that is on its way."""
         ...
 
@@ -60,13 +64,13 @@ class Feed(Protocol):
 
 
 class _Units:
-    """A fixed sequence of units as a feed."""
+    """A fixed sequence of groups of units as a feed."""
 
-    def __init__(self, units: Sequence[Unit]) -> None:
-        self._units = iter(units)
+    def __init__(self, groups: Sequence[Group]) -> None:
+        self._groups = iter(groups)
 
-    async def take(self) -> Unit | Job | None:
-        return next(self._units, None)
+    async def take(self) -> Group | Job | None:
+        return next(self._groups, None)
 
     def finished(self, unit: Unit) -> None:
         pass
@@ -123,6 +127,7 @@ class Runner:
         self._fatal: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
         self._feed: Feed = _Units(())
+        self._grouping = remote is None and isinstance(connector, GroupExtractor)
 
     @property
     def fatal(self) -> BaseException | None:
@@ -140,7 +145,12 @@ class Runner:
         for the caller to raise, so that it never arrives wrapped in an exception group.
         """
         self._t0 = self._clock()
-        feed = _Units(units) if isinstance(units, Sequence) else units
+        if isinstance(units, Sequence):
+            # small schemas of one database read in one round, when the connector can
+            single = [(unit,) for unit in units]
+            feed: Feed = _Units(plan_groups(self._connector, units) if self._grouping else single)
+        else:
+            feed = units
         self._feed = feed
         async with send, anyio.create_task_group() as tg:
             self._scope = tg.cancel_scope
@@ -150,8 +160,9 @@ class Runner:
                 if work is None:
                     self._slots.release()
                     break
-                if isinstance(work, Unit):
-                    tg.start_soon(self._run_unit, work, send.clone(), name=f"unit {work.fqn}")
+                if isinstance(work, tuple):
+                    name = f"unit {work[0].fqn}" + (f" +{len(work) - 1}" if len(work) > 1 else "")
+                    tg.start_soon(self._run_group, work, send.clone(), name=name)
                 else:
                     tg.start_soon(self._run_job, work, name="discovery")
 
@@ -163,25 +174,83 @@ class Runner:
         finally:
             self._slots.release()
 
-    async def _run_unit(self, unit: Unit, send: MemoryObjectSendStream[SchemaBatch]) -> None:
+    async def _run_group(self, units: Group, send: MemoryObjectSendStream[SchemaBatch]) -> None:
+        """Units in one slot: a group's round of queries, else each unit on its own."""
         start = self._clock() - self._t0
-        self._on_start(unit)
+        for unit in units:
+            self._on_start(unit)
+        left = list(units)
         try:
             async with send:
-                if self._remote is not None:
-                    batch, attempts = await self._extract_remote(unit, self._remote)
-                else:
-                    batch, attempts = await self._extract(unit)
-                if batch is None:
-                    self._record(unit, start, "error", 0, attempts)
-                    return
-                await send.send(batch)
-                self._record(unit, start, "ok", len(batch.tables), attempts)
-                log.debug("%s: %d tables", unit.fqn, len(batch.tables), extra={"fqn": unit.fqn})
+                if len(units) > 1:
+                    batches = await self._extract_round(units, start)
+                    if batches is None and self._fatal is not None:
+                        return  # every unit of the group was recorded as failed
+                    if batches is not None:
+                        for unit, batch in zip(units, batches, strict=True):
+                            await self._deliver(unit, start, send, batch, 1)
+                            self._done(left.pop(0))
+                        return
+                while left:
+                    unit = left[0]
+                    unit_start = self._clock() - self._t0 if len(units) > 1 else start
+                    if self._remote is not None:
+                        one, attempts = await self._extract_remote(unit, self._remote)
+                    else:
+                        one, attempts = await self._extract(unit)
+                    await self._deliver(unit, unit_start, send, one, attempts)
+                    self._done(left.pop(0))
         finally:
-            self._feed.finished(unit)
+            for unit in left:
+                self._done(unit)
             self._slots.release()
-            self._on_finish(unit)
+
+    async def _deliver(
+        self,
+        unit: Unit,
+        start: float,
+        send: MemoryObjectSendStream[SchemaBatch],
+        batch: SchemaBatch | None,
+        attempts: int,
+    ) -> None:
+        if batch is None:
+            self._record(unit, start, "error", 0, attempts)
+            return
+        await send.send(batch)
+        self._record(unit, start, "ok", len(batch.tables), attempts)
+        log.debug("%s: %d tables", unit.fqn, len(batch.tables), extra={"fqn": unit.fqn})
+
+    def _done(self, unit: Unit) -> None:
+        self._feed.finished(unit)
+        self._on_finish(unit)
+
+    async def _extract_round(self, units: Group, start: float) -> list[SchemaBatch] | None:
+        """A group's batches from one round of queries; None when the round failed (then its
+        units are read one at a time, each with its own retries). A fatal error stops the run
+        and fails every unit of the group."""
+        connector = self._connector
+        assert isinstance(connector, GroupExtractor)
+        try:
+            timeout = self._unit_timeout
+            with anyio.fail_after(timeout) if timeout is not None else nullcontext():
+                async with self._connector.connection(units[0].database) as connection:
+                    batches = await connector.extract_group(units, connection)
+            return [self._transform(batch) for batch in batches]
+        except Exception as exc:
+            if classify(exc, unit=True) == "fatal":
+                for unit in units:
+                    self._record(unit, start, "error", 0, 1)
+                self._stop(exc)
+                return None
+            log.warning(
+                "%s and %d more schemas: reading them together failed (%s); reading them one "
+                "at a time",
+                units[0].fqn,
+                len(units) - 1,
+                describe(original(exc), self._redact),
+                extra={"fqn": units[0].fqn},
+            )
+            return None
 
     async def _extract(self, unit: Unit) -> tuple[SchemaBatch | None, int]:
         attempt = 0

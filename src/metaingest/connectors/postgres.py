@@ -6,6 +6,10 @@ read with three catalog queries (relations, columns, constraints; ``sql/postgres
 a fourth for its functions and procedures (``include_stored_procedures``), in one read-only
 REPEATABLE READ transaction, so that they all see the same catalog snapshot. Owners are
 read by the same queries and kept only with ``include_owners``.
+
+The queries take an array of schema names: small schemas of one database are read several
+to a round (``extract_group``; discovery learns each schema's size), each still its own
+unit for the runner (``metaingest.connectors.grouping``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from metaingest.report import Issue
 from metaingest.retry import ConnectionLost
 
 from .base import SchemaBatch, Unit, build_isolated, table_fqn
+from .pg_group import SchemaRows, split_rows
 from .pool import KeyedPool
 from .routines_postgres import build_routines
 from .sql import queries
@@ -46,6 +51,10 @@ __all__ = ["PostgresConnector"]
 
 # Below the pool's own close deadline, so that a stuck close still falls back to terminate().
 _CLOSE_TIMEOUT = 2.0
+
+# How much one round of catalog queries carries, in relations plus their columns: schemas
+# smaller than this are read several to a round (``metaingest.connectors.grouping``).
+GROUP_BUDGET = 500
 
 _TABLE_TYPES = {
     "r": TableType.Regular,
@@ -100,6 +109,9 @@ class PostgresConnector:
         self.source = source
         self.service_name = source.service_name
         self._sql = queries("postgres")
+        # (database, schema) -> its relations plus their columns, as discovery counted them
+        self._sizes: dict[tuple[str, str], int] = {}
+        self.group_budget = GROUP_BUDGET
         self._pool: KeyedPool[str, Any] = KeyedPool(
             self._open, _close, size=source.threads, alive=_alive
         )
@@ -210,6 +222,7 @@ class PostgresConnector:
         async with self._discovery(database.name) as connection:
             rows = await connection.fetch(self._sql["schemas"])
         owners = self.source.include_owners
+        self._sizes.update(((database.name, row["name"]), row["size"]) for row in rows)
         return [
             DatabaseSchema(
                 name=row["name"],
@@ -225,34 +238,62 @@ class PostgresConnector:
         return self._pool.acquire(database.name)
 
     async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
-        """Read one schema in three catalog queries inside one snapshot (one more for routines,
-        one more when it has views: their dependency records), then its views' lineage."""
-        name = unit.schema.name
+        """Read one schema: a group of one (``extract_group``)."""
+        (batch,) = await self.extract_group((unit,), connection)
+        return batch
+
+    def group_size(self, unit: Unit) -> int | None:
+        """The schema's relations plus their columns, as discovery counted them."""
+        return self._sizes.get((unit.database.name, unit.schema.name))
+
+    async def extract_group(self, units: Sequence[Unit], connection: Any) -> list[SchemaBatch]:
+        """Read schemas of one database in one round: three catalog queries (one more for
+        routines, one more when a schema has views: their dependency records) whatever the
+        number of schemas, then each schema's views' lineage.
+
+        The queries run in one read-only REPEATABLE READ transaction, so every row of every
+        schema comes from the same catalog snapshot: a table dropped between the relations
+        and the columns query cannot come out without its columns. One snapshot per group
+        keeps that for each schema exactly as when it is read alone. The rows are split per
+        schema and each schema's batch is built from its own rows only, so a schema comes out
+        the same whether it was read alone or in a group.
+        """
+        names = [unit.schema.name for unit in units]
+        parts = await self._fetch_round(names, connection)
+        return [await self._batch(unit, parts[unit.schema.name], connection) for unit in units]
+
+    async def _fetch_round(self, names: list[str], connection: Any) -> dict[str, SchemaRows]:
         source = self.source
-        routines: Sequence[_Row] = ()
+        routines: list[_Row] = []
+        depends: list[_Row] = []
         async with connection.transaction(isolation="repeatable_read", readonly=True):
-            relations = await connection.fetch(self._sql["relations"], name)
-            columns = await connection.fetch(self._sql["columns"], name)
-            constraints = await connection.fetch(self._sql["constraints"], name)
-            lineage = self.source.include_lineage and any(r["kind"] in "vm" for r in relations)
-            depends = (
-                await connection.fetch(self._sql["view_dependencies"], name) if lineage else []
-            )
+            relations = await connection.fetch(self._sql["relations"], names)
+            columns = await connection.fetch(self._sql["columns"], names)
+            constraints = await connection.fetch(self._sql["constraints"], names)
+            if source.include_lineage and any(r["kind"] in "vm" for r in relations):
+                depends = await connection.fetch(self._sql["view_dependencies"], names)
             if source.include_stored_procedures:
-                routines = await connection.fetch(self._sql["routines"], name)
+                routines = await connection.fetch(self._sql["routines"], names)
+        return await split_rows(names, relations, columns, constraints, depends, routines)
+
+    async def _batch(self, unit: Unit, rows: SchemaRows, connection: Any) -> SchemaBatch:
+        """One schema's batch from its rows (which are released as they are used)."""
+        source = self.source
         tables, issues = await build_tables(
             self.service_name,
             unit.database.name,
             unit.schema,
-            relations,
-            columns,
-            constraints,
+            rows.relations,
+            rows.columns,
+            rows.constraints,
             owners=source.include_owners,
         )
-        procedures = build_routines(unit.schema.fqn, routines, source.include_owners)
-        discovered = len(relations)
-        for rows in (columns, constraints, relations):  # a large schema's rows: freed in slices
-            await cooperative.release(rows)
+        procedures = build_routines(unit.schema.fqn, rows.routines, source.include_owners)
+        discovered = len(rows.relations)
+        lineage = source.include_lineage and any(r["kind"] in "vm" for r in rows.relations)
+        # a large schema's rows: freed in slices
+        for part in (rows.columns, rows.constraints, rows.relations, rows.routines):
+            await cooperative.release(part)
         batch = SchemaBatch(
             unit.database,
             unit.schema,
@@ -268,7 +309,7 @@ class PostgresConnector:
             dialect="postgres",
             catalog=unit.database.name,
             fetch=partial(self._relation_columns, connection, unit.database),
-            dependencies=view_dependencies(unit, depends),
+            dependencies=view_dependencies(unit, rows.depends),
         )
 
     async def _relation_columns(

@@ -1,8 +1,10 @@
 -- Catalog queries for PostgreSQL (pg_catalog, 12 and later). Every value is a bind parameter
--- ($1, ...). The per-schema queries (relations, columns, constraints) each read the whole
--- schema at once, so a schema costs three queries whatever its number of tables; rows are
--- matched to their relation by oid in Python. They reach the schema's rows through indexes
--- only (pg_depend, then oids), so that a schema costs its own size, not the database's.
+-- ($1, ...). The per-schema queries (relations, columns, constraints) each read whole
+-- schemas at once, so a schema costs three queries whatever its number of tables; they take
+-- an array of schema names, so that several small schemas share one round. Rows are matched
+-- to their relation by oid, and relations to their schema by name, in Python. They reach the
+-- schemas' rows through indexes only (pg_depend, then oids), so that a schema costs its own
+-- size, not the database's.
 
 -- name: databases
 SELECT d.datname AS name, pg_catalog.shobj_description(d.oid, 'pg_database') AS description,
@@ -20,31 +22,41 @@ WHERE d.datname = ANY($1::text[])
 ORDER BY d.datname;
 
 -- name: schemas
+-- ``size``: the schema's relations plus their columns (dropped ones too), from one scan of
+-- pg_class for the whole database: how much a schema's catalog rows weigh, so that small
+-- schemas can be read several to a round of the per-schema queries.
 SELECT n.nspname AS name, pg_catalog.obj_description(n.oid, 'pg_namespace') AS description,
-       pg_catalog.pg_get_userbyid(n.nspowner) AS owner
+       pg_catalog.pg_get_userbyid(n.nspowner) AS owner, COALESCE(r.size, 0) AS size
 FROM pg_catalog.pg_namespace AS n
+LEFT JOIN (
+    SELECT c.relnamespace, count(*) + sum(c.relnatts) AS size
+    FROM pg_catalog.pg_class AS c
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    GROUP BY c.relnamespace
+) AS r ON r.relnamespace = n.oid
 ORDER BY n.nspname;
 
 -- fragment: schema_relations
--- The schema's relations. pg_class has no index on relnamespace alone, but a relation
--- depends on its schema in pg_depend, which is indexed by referenced object: so a schema
--- costs its own size, not the database's. A schema made by initdb (oid below 16384,
--- FirstNormalObjectId) may be pinned, and then has no such rows: pg_class is scanned for
--- it. (As an array: a plain scan here would be sized as the whole pg_class by the planner,
--- which would then plan every join below as a scan too.)
-SELECT d.objid AS oid
+-- The relations of the schemas named in $1 (one schema, or a group of small ones read in one
+-- round: ``schema_name`` tells whose each is). pg_class has no index on relnamespace alone,
+-- but a relation depends on its schema in pg_depend, which is indexed by referenced object:
+-- so a schema costs its own size, not the database's. A schema made by initdb (oid below
+-- 16384, FirstNormalObjectId) may be pinned, and then has no such rows: pg_class is scanned
+-- for it. (As an array: a plain scan here would be sized as the whole pg_class by the
+-- planner, which would then plan every join below as a scan too.)
+SELECT d.objid AS oid, n.nspname AS schema_name
 FROM pg_catalog.pg_namespace AS n
 JOIN pg_catalog.pg_depend AS d
     ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
     AND d.refobjid = n.oid AND d.refobjsubid = 0
     AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
-WHERE n.nspname = $1 AND n.oid >= 16384
+WHERE n.nspname = ANY($1::text[]) AND n.oid >= 16384
 UNION ALL
 SELECT unnest(ARRAY(
     SELECT c.oid FROM pg_catalog.pg_class AS c WHERE c.relnamespace = n.oid
-))
+)), n.nspname
 FROM pg_catalog.pg_namespace AS n
-WHERE n.nspname = $1 AND n.oid < 16384
+WHERE n.nspname = ANY($1::text[]) AND n.oid < 16384
 
 -- name: relations
 -- partition_key is pg_get_partkeydef's whole key (``RANGE (a, lower(b))``); partition_columns
@@ -101,7 +113,8 @@ SELECT
             JOIN pg_catalog.pg_class AS ic ON ic.oid = x.indexrelid
             WHERE x.indrelid = c.oid
         ), 0)
-    ) * pg_catalog.current_setting('block_size')::bigint END AS size_bytes
+    ) * pg_catalog.current_setting('block_size')::bigint END AS size_bytes,
+    rel.schema_name
 FROM rel
 JOIN pg_catalog.pg_class AS c ON c.oid = rel.oid
 LEFT JOIN pg_catalog.pg_inherits AS i ON c.relispartition AND i.inhrelid = c.oid
@@ -263,10 +276,12 @@ SELECT
         ORDER BY k.ord
     ),
     pg_catalog.pg_get_expr(i.indpred, i.indrelid, true)
-FROM rel
-JOIN pg_catalog.pg_index AS i ON i.indrelid = rel.oid
+FROM pg_catalog.pg_index AS i
 JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
-WHERE i.indisunique AND i.indisvalid
+-- by pg_index's index on indrelid (joined, the rows of a group of schemas are estimated
+-- high enough to plan a scan of all of pg_index)
+WHERE i.indrelid = ANY (ARRAY(SELECT r.oid FROM rel AS r))
+  AND i.indisunique AND i.indisvalid
   AND NOT EXISTS (
       SELECT 1 FROM pg_catalog.pg_constraint AS con
       WHERE con.conrelid = i.indrelid AND con.conindid = i.indexrelid
@@ -276,23 +291,23 @@ WHERE i.indisunique AND i.indisvalid
 ORDER BY relid, CASE kind WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'i' THEN 1 ELSE 2 END, name;
 
 -- name: routines
--- The schema's functions and procedures (not aggregates or window functions), reached as
+-- The schemas' functions and procedures (not aggregates or window functions), reached as
 -- relations are, through their dependency on the schema; not those an extension owns.
 -- One query whatever the number of routines: each routine's texts come from its own oid.
 WITH proc AS (
-    SELECT d.objid AS oid
+    SELECT d.objid AS oid, n.nspname AS schema_name
     FROM pg_catalog.pg_namespace AS n
     JOIN pg_catalog.pg_depend AS d
         ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
         AND d.refobjid = n.oid AND d.refobjsubid = 0
         AND d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'n'
-    WHERE n.nspname = $1 AND n.oid >= 16384
+    WHERE n.nspname = ANY($1::text[]) AND n.oid >= 16384
     UNION ALL
     SELECT unnest(ARRAY(
         SELECT p.oid FROM pg_catalog.pg_proc AS p WHERE p.pronamespace = n.oid
-    ))
+    )), n.nspname
     FROM pg_catalog.pg_namespace AS n
-    WHERE n.nspname = $1 AND n.oid < 16384
+    WHERE n.nspname = ANY($1::text[]) AND n.oid < 16384
 )
 SELECT
     p.proname AS name,
@@ -307,7 +322,8 @@ SELECT
     (SELECT d.description FROM pg_catalog.pg_description AS d
      WHERE d.objoid = p.oid AND d.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass
        AND d.objsubid = 0) AS description,
-    pg_catalog.pg_get_userbyid(p.proowner) AS owner
+    pg_catalog.pg_get_userbyid(p.proowner) AS owner,
+    proc.schema_name
 FROM proc
 JOIN pg_catalog.pg_proc AS p ON p.oid = proc.oid
 WHERE p.prokind IN ('f', 'p')
@@ -335,10 +351,11 @@ WITH rel AS (
     {schema_relations}
 )
 SELECT v.relname AS view_name, rn.nspname AS ref_schema, r.relname AS ref_name,
-    a.attname AS ref_column
+    a.attname AS ref_column, rel.schema_name
 FROM rel
 JOIN pg_catalog.pg_class AS v ON v.oid = rel.oid AND v.relkind IN ('v', 'm')
-JOIN pg_catalog.pg_rewrite AS rw ON rw.ev_class = v.oid
+JOIN pg_catalog.pg_rewrite AS rw
+    ON rw.ev_class = v.oid AND rw.ev_class = ANY (ARRAY(SELECT r.oid FROM rel AS r))
 JOIN pg_catalog.pg_depend AS d
     ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid
     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> v.oid
