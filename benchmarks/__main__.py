@@ -173,12 +173,17 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("tenants", help="multi-tenant shapes: --build, sweep, or --drop")
     p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))
-    p.add_argument("--shape", action="append", choices=("dbs", "schemas"))
+    p.add_argument("--shape", action="append", choices=("dbs", "schemas", "std"))
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--latency", type=float, default=2.0, help="ms added each way")
     p.add_argument("--build", action="store_true")
     p.add_argument("--catalog-only", action="store_true", help="no view lineage, no routines")
     p.add_argument("--drop", action="store_true", help="drop every tenant-shape object")
+    p.add_argument(
+        "--baseline",
+        help="A/B: this src against the baseline's src directory, threads 4 and 8 (--shape std:"
+        " the standard 40x50x12 catalog)",
+    )
     p.set_defaults(func=_tenants)
 
     p = sub.add_parser("lag", help="the host loop's lag beside a run, per size and sink")

@@ -111,10 +111,11 @@ def snapshot_source() -> dict[str, Any]:
     return {"path": str(root), "sha256": digest.hexdigest()[:16], "files": len(files)}
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(pythonpath: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    if _PYTHONPATH is not None:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PYTHONPATH, env.get("PYTHONPATH")) if p)
+    first = pythonpath or _PYTHONPATH
+    if first is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (first, env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -171,13 +172,21 @@ def reference_spec(engine: str, size: CatalogSize, port: int, app: str, out: str
 
 
 async def measure(
-    spec: dict[str, Any], sampler: Sampler, app: str, budget_s: float = RUN_TIMEOUT
+    spec: dict[str, Any],
+    sampler: Sampler,
+    app: str,
+    budget_s: float = RUN_TIMEOUT,
+    pythonpath: str | None = None,
 ) -> dict[str, Any]:
-    """Run ``spec`` in a fresh interpreter; add the peak server connections seen."""
+    """Run ``spec`` in a fresh interpreter; add the peak server connections seen.
+
+    ``pythonpath``: a directory holding another ``metaingest`` (a baseline's copy) to run
+    instead of the snapshot of this tree.
+    """
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.child", json.dumps(spec),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_child_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_child_env(pythonpath),
     )  # fmt: skip
     communicate = asyncio.ensure_future(proc.communicate())
     peak, samples = 0, 0

@@ -279,6 +279,16 @@ def main(args: Any) -> None:
         asyncio.run(drop_postgres())
         drop_mariadb()
         return
+    if args.baseline:
+        from .tenants_ab import ab
+
+        for engine in args.engine:
+            for name in args.shape:
+                latencies = [0.0, args.latency] if args.latency else [0.0]
+                asyncio.run(ab(engine, name, args.reps, latencies, Path(args.baseline)))
+        return
+    if "std" in args.shape:
+        raise SystemExit("--shape std is for an A/B run (--baseline) only")
     for engine in args.engine:
         for name in args.shape:
             shape = SHAPES[name]

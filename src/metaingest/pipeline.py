@@ -148,7 +148,8 @@ class DiscoveryFeed:
             found.append(DiscoveredUnit(Unit(database, schema), reason))
         self._found[database.name] = (DiscoveredDatabase(database, None), found)
         self._report.units_total += len(kept)
-        # first, in name order: its connection is idle
+        # first, in name order: its connection is idle. Small schemas are grouped without
+        # regard to threads: the other databases' listings and units fill the other slots.
         self._queue.extendleft(reversed(plan_groups(self._connector, kept)))
 
     def _finish(self) -> None:

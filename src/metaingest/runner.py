@@ -113,6 +113,7 @@ class Runner:
             raise ValueError("threads must be >= 1")
         self._connector = connector
         self._slots = anyio.Semaphore(threads)
+        self._threads = threads
         self._report = report
         self._transform = transform
         self._retries = retries
@@ -148,7 +149,8 @@ class Runner:
         if isinstance(units, Sequence):
             # small schemas of one database read in one round, when the connector can
             single = [(unit,) for unit in units]
-            feed: Feed = _Units(plan_groups(self._connector, units) if self._grouping else single)
+            groups = plan_groups(self._connector, units, self._threads) if self._grouping else None
+            feed: Feed = _Units(groups or single)
         else:
             feed = units
         self._feed = feed

@@ -43,15 +43,18 @@ class GroupExtractor(Protocol[ConnT]):
         ...
 
 
-def plan_groups(connector: Any, units: Sequence[Unit]) -> list[tuple[Unit, ...]]:
+def plan_groups(connector: Any, units: Sequence[Unit], spread: int = 1) -> list[tuple[Unit, ...]]:
     """``units`` in order, consecutive small ones of one database packed into groups.
 
     A schema whose weight is unknown or above the connector's budget is a group of one, and
-    so is every schema of a connector that cannot read groups.
+    so is every schema of a connector that cannot read groups. ``spread``: the slots the
+    units are to keep busy; a group holds at most ``len(units) / spread`` schemas (rounded
+    up), so that grouping never leaves a slot without work that it could have had.
     """
     if not isinstance(connector, GroupExtractor) or connector.group_budget <= 0:
         return [(unit,) for unit in units]
     budget = connector.group_budget
+    most = min(MAX_SCHEMAS, max(1, -(-len(units) // spread)))
     groups: list[tuple[Unit, ...]] = []
     current: list[Unit] = []
     weight = 0
@@ -62,7 +65,7 @@ def plan_groups(connector: Any, units: Sequence[Unit]) -> list[tuple[Unit, ...]]
             and size is not None
             and current[0].database.name == unit.database.name
             and weight + size <= budget
-            and len(current) < MAX_SCHEMAS
+            and len(current) < most
         )
         if not fits:
             if current:
