@@ -178,7 +178,10 @@ async def test_cut_connections_are_retried_to_the_complete_output(
         report = await run(pg_config(postgres_server, catalog, out, port=proxy.port))
     assert proxy.stats.cut >= 1
     assert report.ok and report.errors == 0
-    assert max(u.attempts for u in report.units) == 2
+    # a unit cut once is retried on a fresh connection, which gets through it; small schemas
+    # read in one round that is cut are then read one at a time on one fresh connection,
+    # which may be cut once more before their last one
+    assert 2 <= max(u.attempts for u in report.units) <= 3
     assert out.read_bytes() == expected
 
 
@@ -197,7 +200,9 @@ async def test_a_swallowed_connection_times_out_and_is_retried(
             report = await run(config)
     assert proxy.stats.blackholed == 1
     assert report.ok and report.errors == 0
-    assert sorted(u.attempts for u in report.units)[-2:] == [1, 2]  # one unit, retried once
+    # the units on the swallowed connection (one, or a group of small schemas read in one
+    # round) were retried once; the others took one attempt
+    assert {u.attempts for u in report.units} == {1, 2}
     assert out.read_bytes() == expected
 
 

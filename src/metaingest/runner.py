@@ -11,6 +11,13 @@ only while it extracts (or lists). So
 - batches in memory <= threads running + the stream's buffer (about threads), whatever
   the size of the catalog — the consumer's speed bounds the producers (backpressure).
 
+Small schemas of one database may come as a group (``metaingest.connectors.grouping``): the
+group holds one slot and one connection, and is read in one round of catalog queries (within
+``unit_timeout`` for the whole round); each of its schemas is still recorded as its own unit.
+If the round fails (other than fatally) the group's schemas are read one at a time, each as
+any unit is, with its own retries, so that one bad schema fails alone (a unit's attempts
+count the round).
+
 Errors are handled here and only here, by their kind (``metaingest.retry.classify``,
 with ``unit=True``: discovery succeeded, so only authentication is fatal): a fatal error
 stops the run and is raised from ``run``; a retriable one runs the unit again on a fresh
@@ -193,14 +200,14 @@ class Runner:
                             await self._deliver(unit, start, send, batch, 1)
                             self._done(left.pop(0))
                         return
+                rounds = 1 if len(units) > 1 else 0  # the group's round was an attempt too
                 while left:
                     unit = left[0]
-                    unit_start = self._clock() - self._t0 if len(units) > 1 else start
                     if self._remote is not None:
                         one, attempts = await self._extract_remote(unit, self._remote)
                     else:
                         one, attempts = await self._extract(unit)
-                    await self._deliver(unit, unit_start, send, one, attempts)
+                    await self._deliver(unit, start, send, one, rounds + attempts)
                     self._done(left.pop(0))
         finally:
             for unit in left:
