@@ -179,9 +179,9 @@ async def test_cut_connections_are_retried_to_the_complete_output(
     assert proxy.stats.cut >= 1
     assert report.ok and report.errors == 0
     # a unit cut once is retried on a fresh connection, which gets through it; small schemas
-    # read in one round that is cut are then read one at a time on one fresh connection,
-    # which may be cut once more before their last one
-    assert 2 <= max(u.attempts for u in report.units) <= 3
+    # whose round is cut are then read one at a time (first attempts of their own) on a fresh
+    # connection, which may be cut once more before their last one: a second attempt
+    assert max(u.attempts for u in report.units) <= 2
     assert out.read_bytes() == expected
 
 
@@ -200,9 +200,10 @@ async def test_a_swallowed_connection_times_out_and_is_retried(
             report = await run(config)
     assert proxy.stats.blackholed == 1
     assert report.ok and report.errors == 0
-    # the units on the swallowed connection (one, or a group of small schemas read in one
-    # round) were retried once; the others took one attempt
-    assert {u.attempts for u in report.units} == {1, 2}
+    # the units on the swallowed connection were read again on a fresh one: one unit in a
+    # second attempt, or a group of small schemas (its round timed out) one at a time, each
+    # in its own first attempt (the complete output below shows that they were read)
+    assert max(u.attempts for u in report.units) <= 2
     assert out.read_bytes() == expected
 
 

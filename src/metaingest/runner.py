@@ -15,8 +15,8 @@ Small schemas of one database may come as a group (``metaingest.connectors.group
 group holds one slot and one connection, and is read in one round of catalog queries (within
 ``unit_timeout`` for the whole round); each of its schemas is still recorded as its own unit.
 If the round fails (other than fatally) the group's schemas are read one at a time, each as
-any unit is, with its own retries, so that one bad schema fails alone (a unit's attempts
-count the round).
+any unit is, with its own retries, so that one bad schema fails alone (the failed round is
+logged as a warning; a unit's attempts count only its own).
 
 Errors are handled here and only here, by their kind (``metaingest.retry.classify``,
 with ``unit=True``: discovery succeeded, so only authentication is fatal): a fatal error
@@ -200,14 +200,13 @@ class Runner:
                             await self._deliver(unit, start, send, batch, 1)
                             self._done(left.pop(0))
                         return
-                rounds = 1 if len(units) > 1 else 0  # the group's round was an attempt too
-                while left:
+                while left:  # one at a time: a unit's attempts and retries are its own
                     unit = left[0]
                     if self._remote is not None:
                         one, attempts = await self._extract_remote(unit, self._remote)
                     else:
                         one, attempts = await self._extract(unit)
-                    await self._deliver(unit, start, send, one, rounds + attempts)
+                    await self._deliver(unit, start, send, one, attempts)
                     self._done(left.pop(0))
         finally:
             for unit in left:
