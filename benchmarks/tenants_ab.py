@@ -4,6 +4,7 @@
     python -m benchmarks tenants --engine postgres --shape schemas --catalog-only \\
         --baseline /tmp/mi_base/src --reps 3
     python -m benchmarks tenants --engine postgres --shape std --baseline /tmp/mi_base/src
+    python -m benchmarks.tenants_ab std /tmp/mi_base/src --threads 4 --pairs 10   # new/old only
 
 Each repetition runs the reference, then threads 4 and 8 of the new and the old code in
 alternation (order flipped every repetition), each in a fresh process, directly and through
@@ -97,7 +98,8 @@ async def ab(
     data = {"engine": engine, "shape": shape, "source": source, "baseline": str(baseline),
             "runs": runs, "ratios": _ratios(runs)}  # fmt: skip
     stamp = time.strftime("%Y-%m-%d")
-    path = Path(__file__).parent / "results" / f"{stamp}-tenants-ab-{engine}-{shape}.json"
+    tag = f"{engine}-{shape}" + ("-0ms" if max(latencies) == 0 else "")
+    path = Path(__file__).parent / "results" / f"{stamp}-tenants-ab-{tag}.json"
     path.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
     print(json.dumps(data["ratios"], indent=1))
     print(f"wrote {path}")
@@ -127,3 +129,44 @@ def _ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
     summary["load1"] = summarise([r["load1"] for r in runs])
     return summary
+
+
+async def pairs(shape: str, threads: int, count: int, baseline: Path) -> dict[str, Any]:
+    """New and old code only, alternating, ``count`` pairs at ``threads`` without latency: a
+    tighter A/B than ``ab`` when the reference's own wall is the noise."""
+    snapshot_source()
+    out: list[dict[str, Any]] = []
+    async with Sampler("postgres") as sampler:
+        for path in (str(baseline), None):  # warm-up, unrecorded
+            await _one("postgres", shape, "metaingest", threads, PORTS["postgres"], sampler, path)
+        for pair in range(count):
+            order = [("new", None), ("old", str(baseline))]
+            walls: dict[str, float] = {}
+            for code, path in order if pair % 2 == 0 else order[::-1]:
+                run = await _one("postgres", shape, "metaingest", threads, PORTS["postgres"],
+                                 sampler, path)  # fmt: skip
+                walls[code] = run["wall"]
+            out.append({"pair": pair, "new_wall": walls["new"], "old_wall": walls["old"],
+                        "new_over_old": walls["new"] / walls["old"],
+                        "load1": os.getloadavg()[0]})  # fmt: skip
+            print(out[-1], flush=True)
+    data = {"shape": shape, "threads": threads, "baseline": str(baseline), "pairs": out,
+            "new_over_old": summarise([p["new_over_old"] for p in out])}  # fmt: skip
+    stamp = time.strftime("%Y-%m-%d")
+    path = Path(__file__).parent / "results" / f"{stamp}-tenants-ab-postgres-{shape}-pairs.json"
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(data["new_over_old"]), f"wrote {path}")
+    return data
+
+
+if __name__ == "__main__":
+    import argparse
+    import asyncio
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tenants_ab")
+    parser.add_argument("shape", choices=("std", "schemas", "dbs"))
+    parser.add_argument("baseline", help="the baseline's src directory")
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=10)
+    args = parser.parse_args()
+    asyncio.run(pairs(args.shape, args.threads, args.pairs, Path(args.baseline)))
