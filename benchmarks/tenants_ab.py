@@ -34,7 +34,7 @@ from .measure import (
     snapshot_source,
     summarise,
 )
-from .tenants import PORTS, SHAPES, _spec
+from .tenants import OPTIONS, PORTS, SHAPES, _spec
 
 __all__ = ["ab"]
 
@@ -96,9 +96,10 @@ async def ab(
                         flush=True,
                     )
     data = {"engine": engine, "shape": shape, "source": source, "baseline": str(baseline),
-            "runs": runs, "ratios": _ratios(runs)}  # fmt: skip
+            "options": OPTIONS, "runs": runs, "ratios": _ratios(runs)}  # fmt: skip
     stamp = time.strftime("%Y-%m-%d")
-    tag = f"{engine}-{shape}" + ("-0ms" if max(latencies) == 0 else "")
+    tag = f"{engine}-{shape}" + ("-catalog-only" if OPTIONS else "")
+    tag += "-0ms" if max(latencies) == 0 else ""
     path = Path(__file__).parent / "results" / f"{stamp}-tenants-ab-{tag}.json"
     path.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
     print(json.dumps(data["ratios"], indent=1))
