@@ -5,7 +5,8 @@
 Copies this tree's ``src/metaingest`` once per budget with that budget set, then runs the
 1000-schema shape (catalog only) at threads 4 and 8, directly and through the 2 ms proxy,
 each run divided by the same repetition's reference run; budgets interleaved (order flipped
-every repetition), each in a fresh process. Writes ``results/<date>-tenants-budgets.json``.
+every repetition), each in a fresh process. Writes
+``results/<date>-tenants-budgets-<budgets>.json``.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def main() -> None:
         summary.setdefault(key, []).append(run["ratio"])
     medians = {key: round(statistics.median(values), 3) for key, values in summary.items()}
     print(json.dumps(medians, indent=1))
-    path = Path(__file__).parent / "results" / f"{time.strftime('%Y-%m-%d')}-tenants-budgets.json"
+    name = f"{time.strftime('%Y-%m-%d')}-tenants-budgets-{args.budgets.replace(',', '-')}.json"
+    path = Path(__file__).parent / "results" / name
     path.write_text(json.dumps({"runs": runs, "medians": medians}, indent=1) + "\n")
     print(f"wrote {path}")
 
