@@ -14,6 +14,7 @@ never the catalog.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -77,6 +78,13 @@ def _held(service: str, unit: str, kind: str, entity: BaseModel) -> _Held:
     fqn: str = getattr(entity, "fqn")  # noqa: B009 - every entity kind has one
     is_view = getattr(entity, "table_type", None) in VIEW_TYPES
     return _Held(service, unit, kind, fqn, is_view, serialize(entity))
+
+
+def _digest(digests: list[str]) -> str | None:
+    """The run's config digest: its one source's, or a digest of a fleet's sources' digests."""
+    if len(digests) <= 1:
+        return digests[0] if digests else None
+    return hashlib.sha256(" ".join(digests).encode()).hexdigest()
 
 
 class Publisher:
@@ -303,7 +311,7 @@ class Publisher:
                     status="published",
                     started_at=self._started,
                     ended_at=now(),
-                    config_digest=digests[0] if len(digests) == 1 else None,
+                    config_digest=_digest(digests),
                     units=json.dumps(self._units_of(scopes)),
                     counts=json.dumps(self.counts),
                     warnings=json.dumps([{"fqn": f, "message": m} for f, m in warnings]),
