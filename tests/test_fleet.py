@@ -208,11 +208,19 @@ def test_threads_override_and_two_keys_are_refused(tmp_path: Path) -> None:
 async def test_a_sink_that_keeps_one_service_is_refused_a_fleet(
     postgres_server: PgServer, pg_dbs: list[str], tmp_path: Path
 ) -> None:
+    """A stateful sink that does not say it keeps services apart (``scopes_per_service``)
+    takes one source per run; the catalog store and metadata-rest take fleets
+    (test_fleet_stateful)."""
+
+    class OneService(JsonlSink):
+        async def set_scope(self, scope: RunScope) -> None:
+            pass
+
     fleet = [
         postgres_server.source(pg_dbs[0], service_name="one"),
         postgres_server.source(pg_dbs[1], service_name="two"),
     ]
-    store = tmp_path / "catalog.db"
-    data = {"sources": fleet, "sink": {"type": "catalog", "url": f"sqlite+aiosqlite:///{store}"}}
+    out = tmp_path / "out.jsonl"
     with pytest.raises(ConfigError, match="keeps the state of one service"):
-        await Fleet(parse_config(data, env={})).run()
+        await Fleet(fleet_config(fleet, out), OneService(out)).run()
+    assert not out.exists()

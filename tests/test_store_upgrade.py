@@ -63,6 +63,9 @@ async def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         assert conn.execute("SELECT value FROM store_meta").fetchall() == [(str(SCHEMA_VERSION),)]
         columns = {row[1] for row in conn.execute("PRAGMA table_info(entities)")}
         assert {"missing_since_run", "out_of_scope_run"} <= columns
+        # version 3: the services each published run read, from runs.service
+        published = conn.execute("SELECT run_id, service FROM run_services ORDER BY run_id")
+        assert published.fetchall() == [(1, "svc"), (2, "svc")]
     conn.close()
 
     # and a run publishes into it as into a new store

@@ -13,11 +13,12 @@ that one task writes to the sink. Rules:
   ``workflow.success_threshold`` (reported per source); the *overall* rate — units of every
   source, a source that failed before listing its units counting as one failed unit —
   decides, against the same threshold, whether the sink commits and the exit code;
-- a stateful sink (``ScopedSink``) is given one ``RunScope`` per source that completed
-  (its own service): it may delete only inside those, never under a source that failed.
-  Only a sink that says it keeps several services apart (``scopes_per_service = True``)
-  takes a fleet of several sources; the catalog store and metadata-rest sinks keep one
-  service per run today, so such a fleet is refused before anything connects.
+- a stateful sink (``ScopedSink``) is given, at commit, one ``RunScope`` per source whose
+  own verdict is ``ok`` (its own service): it may delete only inside those, never under a
+  source that failed or fell below the threshold (what such a source delivered is still
+  written; nothing of its service is deleted). Only a sink that keeps several services
+  apart (``scopes_per_service = True``: the catalog store, metadata-rest) takes a fleet of
+  several sources; another stateful sink is refused such a fleet before anything connects.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from .observe import Progress, ProgressObserver
 from .plan import Plan
 from .redact import Redactor, secrets_of
 from .report import Report, SourceSummary
-from .sinks import CheckedSink, ScopedSink, Sink, create_sink
+from .sinks import CheckedSink, OpenableSink, ScopedSink, Sink, create_sink
 from .sinks.guard import discard, sink_call
 from .workflow import Workflow
 
@@ -100,6 +101,7 @@ class Fleet:
         )
         self.redact = Redactor(chain.from_iterable(secrets_of(s) for s in self.sources))
         self._failed: dict[int, str] = {}
+        self._sink_report = Report()  # what the sink itself records (refused entities)
         self._latest: dict[int, Progress] = {}
         self._t0 = time.perf_counter()
         self._finished = False
@@ -118,7 +120,7 @@ class Fleet:
         Like ``Workflow.run``: the sink is checked before anything connects, raises one
         exception of ``metaingest.errors``, and is closed without commit unless published.
         """
-        sink = self._sink or create_sink(self.config.sink)
+        sink = self._sink or create_sink(self.config.sink, self.config.workflow)
         self._t0 = time.perf_counter()
         buffer = max(source.threads for source in self.sources)
         with single_error():
@@ -135,6 +137,8 @@ class Fleet:
             error: BaseException | None = None
             send, receive = anyio.create_memory_object_stream[SchemaBatch](buffer)
             try:
+                if isinstance(sink, OpenableSink):  # a destination that cannot work stops here
+                    await sink.open(self.config, self._sink_report)
                 async with open_executor(self.config.executor, self._client) as executor:
                     client = None if executor is None else executor.client
                     async with anyio.create_task_group() as tg:
@@ -147,8 +151,10 @@ class Fleet:
                 if self.report.ok:
                     with anyio.CancelScope(shield=True):
                         if isinstance(sink, ScopedSink):
-                            for index, workflow in enumerate(self.workflows):
-                                if index not in self._failed:
+                            for source, workflow in zip(
+                                self.report.sources, self.workflows, strict=True
+                            ):
+                                if source.state == "ok":  # its own verdict: it may delete
                                     call = sink.set_scope(workflow.scope())
                                     await sink_call(self.redact, sink, "set_scope", call)
                         await sink_call(self.redact, sink, "commit", sink.aclose(commit=True))
@@ -266,6 +272,10 @@ class Fleet:
                     report.units_total += 1
                     report.units_failed += 1
             report.sources.append(_summary(source, part, error, old.cancelled))
+        sink_part = self._sink_report
+        report.units_partial += sink_part.units_partial
+        for issue in sink_part.all_issues():
+            report.add_issue(issue.level, issue.fqn, issue.message)
         report.wall_seconds = round(time.perf_counter() - self._t0, 6)
         self.report = report
 

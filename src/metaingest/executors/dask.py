@@ -16,6 +16,14 @@ the unit runs, so a long unit keeps its lease, and a killed worker's lease comes
 the timeout. Acquiring and releasing are shielded from cancellation (a lease granted while
 the task was being cancelled is released, never leaked).
 
+Batches come back in the order units complete, not the order they were submitted: the
+runner awaits each unit's future in that unit's own task (what ``distributed.as_completed``
+would give, with the unit's retries, timing and report kept per unit), and sends its batch
+into the bounded stream the sink drains. A unit holds its runner slot until its batch is in
+that stream, and a source has ``threads + executor.window`` slots: so at most that many of
+its tasks are submitted and not yet consumed, and a slow unit holds back only its own slot
+(tests/test_dask_executor.py counts both on the scheduler).
+
 Async drivers run on the worker's event loop (tasks are coroutines); sync drivers go through
 ``anyio.to_thread`` exactly as in-process. Cancelling the caller's scope cancels the unit's
 future on the cluster, which cancels the task and releases its lease and connection.

@@ -7,18 +7,21 @@ returns when the batch is on the server, so a slow server holds the runner back 
 bounded stream (memory stays bounded). A request the server refuses is an error-level issue
 with the entity's FQN and the server's message; the run goes on.
 
-``commit(scope)`` first sends each view's lineage (``PUT /v1/lineage``, one request per view
+``commit(*scopes)`` first sends each view's lineage (``PUT /v1/lineage``, one request per view
 and upstream relation, ids from this run's PUTs or looked up by name for relations outside
 the run; an upstream the server does not hold is a warning, never a guessed edge), then
 applies ``markDeleted*`` by the shared rules of ``metaingest.deletion``:
 list the server's live entities under what this run read completely, plan, and soft-delete
 (``hardDelete=false``) what the plan allows — never under a failed or filtered schema, and
-nothing at all past the mass-delete fail-safe.
+nothing at all past the mass-delete fail-safe. A fleet's run gives one scope per source that
+was read (each its own service, its own fail-safe); a service without a scope (a source that
+failed) has nothing deleted.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -98,6 +101,7 @@ class Pusher:
         settings: WorkflowSettings,
         report: Report,
         procedures: bool = True,
+        services: Mapping[str, tuple[str, bool]] | None = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -105,6 +109,8 @@ class Pusher:
         self.settings = settings
         self.report = report
         self.procedures = procedures  # the source reads stored procedures: list them to delete
+        # a fleet's sources by service name: (source type, reads stored procedures)
+        self._per_service = dict(services or {})
         self.server_version: str | None = None
         self._limit = anyio.Semaphore(config.concurrency)
         self._services: set[str] = set()
@@ -166,12 +172,18 @@ class Pusher:
             self.report.units_partial += 1  # on the server only in part: not a success
 
     async def _put_service(self, service: str) -> bool:
-        return await self._put("services/databaseServices", _Service(service, self.service_type))
+        source_type = self._per_service.get(service, (None, True))[0]
+        service_type = SERVICE_TYPES.get(source_type or "", self.service_type)
+        return await self._put("services/databaseServices", _Service(service, service_type))
 
-    async def commit(self, scope: RunScope) -> None:
-        """Send the views' lineage, then soft-delete, by the shared rules, what this run no
-        longer saw."""
+    async def commit(self, *scopes: RunScope) -> None:
+        """Send the views' lineage, then soft-delete, by the shared rules and per service
+        (one scope each), what this run no longer saw."""
         await self._push_lineage()
+        for scope in scopes:
+            await self._delete(scope)
+
+    async def _delete(self, scope: RunScope) -> None:
         live = await self._live(scope)
         if not live:
             return
@@ -262,7 +274,8 @@ class Pusher:
         for schema in sorted(scope.complete):
             if config.mark_deleted_tables:
                 queries.append(("table", "tables", {"databaseSchema": schema}))
-            if config.mark_deleted_stored_procedures and self.procedures:
+            procedures = self._per_service.get(scope.service, (None, self.procedures))[1]
+            if config.mark_deleted_stored_procedures and procedures:
                 queries.append(("storedProcedure", "storedProcedures", {"databaseSchema": schema}))
         live: dict[str, tuple[_Live, bool]] = {}
         failed: list[str] = []

@@ -3,7 +3,9 @@
 Every batch is compared with the store as it arrives, inside the run's one locked
 transaction; ``aclose(commit=True)`` plans the deletions from the run's scope and commits;
 ``aclose(commit=False)`` (failure, cancellation, a run below its success threshold) rolls
-everything back, publishes and deletes nothing, and records the run as ``discarded``.
+everything back, publishes and deletes nothing, and records the run as ``discarded``. A
+fleet's run is one transaction and one recorded run for all its sources; each service's
+deletions follow its own scope, and a service without one (its source failed) keeps all.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ __all__ = ["CatalogSink"]
 
 class CatalogSink:
     """Publishes runs into the catalog store at ``url`` (see ``metaingest.store``)."""
+
+    scopes_per_service = True  # deletions follow each service's own scope (a fleet)
 
     def __init__(
         self,
@@ -55,7 +59,7 @@ class CatalogSink:
         await self._publisher.write(batch)
 
     async def set_scope(self, scope: RunScope) -> None:
-        """Take the run's scope: deletions are planned from it at commit."""
+        """Take a service's scope (once per source read): its deletions follow it at commit."""
         self._publisher.set_scope(scope)
 
     async def aclose(self, *, commit: bool = False) -> None:

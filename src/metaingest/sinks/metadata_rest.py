@@ -3,7 +3,9 @@
 ``open`` checks the server before the source is read (a wrong URL, TLS problem or refused
 token is a ConfigError: exit 2); ``write`` PUTs each batch as it arrives (create-or-update:
 an upsert of what was read correctly); ``set_scope`` + ``aclose(commit=True)`` apply
-``mark_deleted_*``; ``aclose(commit=False)`` deletes nothing.
+``mark_deleted_*``; ``aclose(commit=False)`` deletes nothing. A fleet (``sources:``) gives
+one scope per source that was read: each service's deletions follow its own scope, and a
+service without one (its source failed) has nothing deleted.
 """
 
 from __future__ import annotations
@@ -38,12 +40,15 @@ class MetadataRestSink:
         self._transport = transport
         self.client: OpenMetadataClient | None = None
         self.pusher: Pusher | None = None
-        self._scope: RunScope | None = None
+        self._scopes: list[RunScope] = []
         self._closed = False
+
+    scopes_per_service = True  # deletions follow each service's own scope (a fleet)
 
     async def open(self, config: WorkflowConfig, report: Report) -> None:
         """Check the server (``GET /v1/system/version``) before anything is extracted."""
         self.client = OpenMetadataClient(self.config, transport=self._transport)
+        sources = config.sources or [config.source]
         self.pusher = Pusher(
             self.client,
             self.config,
@@ -51,6 +56,7 @@ class MetadataRestSink:
             settings=config.workflow,
             report=report,
             procedures=config.source.include_stored_procedures,
+            services={s.service_name: (s.type, s.include_stored_procedures) for s in sources},
         )
         await self.pusher.start()
 
@@ -61,8 +67,8 @@ class MetadataRestSink:
         await self.pusher.write(batch)
 
     async def set_scope(self, scope: RunScope) -> None:
-        """Keep the run's scope for the deletions at commit."""
-        self._scope = scope
+        """Keep a service's scope for its deletions at commit (once per source read)."""
+        self._scopes.append(scope)
 
     async def aclose(self, *, commit: bool = False) -> None:
         """On commit, soft-delete what the rules allow; then close the connections."""
@@ -70,8 +76,8 @@ class MetadataRestSink:
             return
         self._closed = True
         try:
-            if commit and self.pusher is not None and self._scope is not None:
-                await self.pusher.commit(self._scope)
+            if commit and self.pusher is not None and self._scopes:
+                await self.pusher.commit(*self._scopes)
         finally:
             if self.client is not None:
                 requests = dict(self.client.requests)

@@ -11,6 +11,8 @@ Version history:
 2. ``runs.units`` (the schemas each run read whole, with errors, failed on or filtered);
    ``entities.missing_since_run`` (*last seen* derives from it) and ``out_of_scope_run``;
    ``changes.breaking``, computed for the changes version 1 recorded.
+3. ``run_services``: the services a published run read (a fleet's run reads several),
+   filled from ``runs.service`` for the runs published before.
 """
 
 from __future__ import annotations
@@ -81,7 +83,14 @@ def _recorded_breaking(fields: dict[str, Any]) -> bool:
     return False
 
 
-_UPGRADES: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {2: _to_v2}
+async def _to_v3(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda c: schema.run_services.create(c))
+    runs = schema.runs
+    published = sa.select(runs.c.id, runs.c.service).where(runs.c.status == "published")
+    await conn.execute(sa.insert(schema.run_services).from_select(["run_id", "service"], published))
+
+
+_UPGRADES: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {2: _to_v2, 3: _to_v3}
 
 
 async def ensure_schema(conn: AsyncConnection, where: str) -> int:

@@ -14,9 +14,11 @@ never the catalog.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -50,11 +52,21 @@ _FLUSH_ENTITIES = 2000
 _FLUSH_UNITS = 32
 
 E = schema.entities
+# what deletion needs of a stored entity this run did not deliver
+_MISSING = (
+    E.c.fqn,
+    E.c.kind,
+    E.c.is_view,
+    E.c.version,
+    E.c.missing_since_run,
+    E.c.out_of_scope_run,
+)
 
 
 class _Held(NamedTuple):
     """One delivered entity, serialized, waiting to be compared with the store."""
 
+    service: str
     unit: str
     kind: str
     fqn: str
@@ -62,10 +74,17 @@ class _Held(NamedTuple):
     ser: Serialized
 
 
-def _held(unit: str, kind: str, entity: BaseModel) -> _Held:
+def _held(service: str, unit: str, kind: str, entity: BaseModel) -> _Held:
     fqn: str = getattr(entity, "fqn")  # noqa: B009 - every entity kind has one
     is_view = getattr(entity, "table_type", None) in VIEW_TYPES
-    return _Held(unit, kind, fqn, is_view, serialize(entity))
+    return _Held(service, unit, kind, fqn, is_view, serialize(entity))
+
+
+def _digest(digests: list[str]) -> str | None:
+    """The run's config digest: its one source's, or a digest of a fleet's sources' digests."""
+    if len(digests) <= 1:
+        return digests[0] if digests else None
+    return hashlib.sha256(" ".join(digests).encode()).hexdigest()
 
 
 class Publisher:
@@ -88,11 +107,12 @@ class Publisher:
         self._conn: AsyncConnection | None = None
         self.run_id: int | None = None
         self._started = now()
-        self._service: str | None = None
+        self._service: str | None = None  # the first service delivered (a run without scope)
+        self._fresh: Counter[str] = Counter()  # entities added or restored, per service
         self._units: set[str] = set()  # schemas and databases delivered
         self._delivered: set[str] = set()  # those, and one child per schema (deletion rules)
         self._missing: dict[str, Any] = {}  # stored live entities this run did not deliver
-        self._scope: RunScope | None = None
+        self._scopes: dict[str, RunScope] = {}  # per service, for the services read
         self._pending: list[_Held] = []  # serialized, waiting to be compared
         self._held_units = 0
         self.counts = dict.fromkeys(
@@ -127,16 +147,17 @@ class Publisher:
         self._service = self._service or batch.database.service
         conn = await self._open()
         database = batch.database
+        service = database.service
         if database.fqn not in self._units:
             self._units.add(database.fqn)
             self._delivered.add(database.fqn)
-            self._pending.append(_held(database.fqn, "database", database))
+            self._pending.append(_held(service, database.fqn, "database", database))
         self._units.add(batch.fqn)
         self._delivered.add(batch.fqn)
-        self._pending.append(_held(batch.fqn, "databaseSchema", batch.schema))
+        self._pending.append(_held(service, batch.fqn, "databaseSchema", batch.schema))
         first = len(self._pending)
         for kind, entity in children(batch):
-            self._pending.append(_held(batch.fqn, kind, entity))
+            self._pending.append(_held(service, batch.fqn, kind, entity))
         if len(self._pending) > first:  # one child is enough for the empty-listing rule
             self._delivered.add(self._pending[first].fqn)
         self._held_units += 1
@@ -182,7 +203,7 @@ class Publisher:
         changes: list[dict[str, Any]] = []
         changed: dict[str, tuple[str, int]] = {}  # fqn -> (change, version): diff to compute
         self.received += len(delivered)
-        for unit, kind, fqn, is_view, ser in delivered:
+        for service, unit, kind, fqn, is_view, ser in delivered:
             row = stored.pop(fqn, None)
             values = {
                 "is_view": is_view,
@@ -192,12 +213,13 @@ class Publisher:
                 "last_written_run": run,
             }
             if row is None:
-                values.update(fqn=fqn, service=self._service, kind=kind, unit_fqn=unit)
+                values.update(fqn=fqn, service=service, kind=kind, unit_fqn=unit)
                 values.update(version=1, first_seen_run=run, first_seen_at=at)
                 inserts.append(values)
                 versions.append({"fqn": fqn, "version": 1, "run_id": run, **version_content(ser)})
                 changes.append(change_row(run, fqn, kind, "added", 1))
                 self.counts["added"] += 1
+                self._fresh[service] += 1
                 continue
             if row.deleted_run is not None or row.content_hash != ser.content_hash:
                 change = "restored" if row.deleted_run is not None else "updated"
@@ -208,6 +230,7 @@ class Publisher:
                 )
                 changes.append(change_row(run, fqn, kind, change, version, fields=ser.content))
                 self.counts[change] += 1
+                self._fresh[service] += change == "restored"
             elif (
                 row.volatile_hash == ser.volatile_hash
                 and row.missing_since_run is None
@@ -261,30 +284,42 @@ class Publisher:
         await self._execute(conn, SUPERSEDE, superseded)
 
     def set_scope(self, scope: RunScope) -> None:
-        """Keep the run's scope for the deletions at commit."""
-        self._scope = scope
+        """Keep a service's scope for its deletions at commit (once per service read)."""
+        self._scopes[scope.service] = scope
         self._service = self._service or scope.service
 
     async def commit(self) -> None:
-        """Plan and apply the deletions, record the run, commit the one transaction."""
+        """Plan and apply the deletions, record the run, commit the one transaction.
+
+        Deletions happen per service, each by its own scope: a service without one (a fleet's
+        source that failed) loses nothing. The run is recorded once; ``run_services`` names
+        the services it published (their *last seen* counts it).
+        """
         try:
             conn = await self._open()
             await self._flush(conn)
-            warnings = await self._delete(conn, self._scope)
+            warnings = await self._delete(conn)
             started = time.perf_counter()
+            services = sorted(self._scopes) or [self._service or ""]
+            scopes = [self._scopes[name] for name in services if name in self._scopes]
+            digests = sorted({scope.config_digest for scope in scopes})
             await conn.execute(
                 sa.update(schema.runs)
                 .where(schema.runs.c.id == self.run_id)
                 .values(
-                    service=self._service or "",
+                    service=", ".join(services),
                     status="published",
                     started_at=self._started,
                     ended_at=now(),
-                    config_digest=self._scope.config_digest if self._scope else None,
-                    units=json.dumps(self._units_of(self._scope) if self._scope else {}),
+                    config_digest=_digest(digests),
+                    units=json.dumps(self._units_of(scopes)),
                     counts=json.dumps(self.counts),
                     warnings=json.dumps([{"fqn": f, "message": m} for f, m in warnings]),
                 )
+            )
+            await conn.execute(
+                sa.insert(schema.run_services),
+                [{"run_id": self.run_id, "service": name} for name in services],
             )
             await self._lock.commit()
             self.write_seconds += time.perf_counter() - started
@@ -295,13 +330,45 @@ class Publisher:
             with anyio.CancelScope(shield=True):
                 await self._lock.rollback()
 
-    async def _delete(self, conn: AsyncConnection, scope: RunScope | None) -> list[tuple[str, str]]:
-        """Gather what this run did not deliver; delete by the rules if the scope is known.
+    async def _delete(self, conn: AsyncConnection) -> list[tuple[str, str]]:
+        """Gather what this run did not deliver; delete by the rules where a scope is known.
 
-        Without a scope (the sink used without a workflow) nothing is deleted, but what was
+        Without any scope (the sink used without a workflow) nothing is deleted, but what was
         not delivered is still marked missing, so that *last seen* stays true.
         """
-        service = scope.service if scope is not None else self._service or ""
+        if not self._scopes:
+            await self._gather_unread(conn, self._service or "")
+            await self._apply(conn, (), (), ())
+            return []
+        delete: list[str] = []
+        withheld: list[str] = []
+        out_of_scope: list[str] = []
+        warnings: list[tuple[str, str]] = []
+        for service, scope in sorted(self._scopes.items()):
+            live = await self._gather_unread(conn, service) - self._fresh[service]
+            # every service's missing entities: the plan keeps this service's own
+            known = [Known(r.fqn, r.kind, bool(r.is_view)) for r in self._missing.values()]
+            plan = plan_deletions(
+                scope,
+                known,
+                self._delivered,
+                threshold=self._threshold,
+                allow_mass_delete=self._allow,
+                live=live,
+            )
+            delete += plan.delete
+            withheld += plan.withheld
+            out_of_scope += plan.out_of_scope
+            for where, message in plan.warnings:
+                log.warning("%s: %s", where, message, extra={"fqn": where})
+                scope.report.add_issue("warning", where, message)
+            warnings += plan.warnings
+        await self._apply(conn, delete, withheld, out_of_scope)
+        return warnings
+
+    async def _gather_unread(self, conn: AsyncConnection, service: str) -> int:
+        """Add the service's live entities under units this run did not read to the missing
+        ones; return how many live entities the service has (this run's writes included)."""
         live_units = await conn.execute(
             sa.select(E.c.unit_fqn)
             .where(E.c.service == service, E.c.deleted_run.is_(None))
@@ -310,40 +377,15 @@ class Publisher:
         unread = sorted({u for (u,) in live_units} - self._units)
         for chunk in chunks(unread):
             result = await conn.execute(
-                sa.select(
-                    E.c.fqn,
-                    E.c.kind,
-                    E.c.is_view,
-                    E.c.version,
-                    E.c.missing_since_run,
-                    E.c.out_of_scope_run,
-                ).where(E.c.unit_fqn.in_(chunk), E.c.deleted_run.is_(None))
+                sa.select(*_MISSING).where(E.c.unit_fqn.in_(chunk), E.c.deleted_run.is_(None))
             )
             self._missing.update((row.fqn, row) for row in result)
-        live = (
-            await conn.execute(
-                sa.select(sa.func.count())
-                .select_from(E)
-                .where(E.c.service == service, E.c.deleted_run.is_(None))
-            )
-        ).scalar_one() - (self.counts["added"] + self.counts["restored"])
-        if scope is None:
-            await self._apply(conn, (), (), ())
-            return []
-        known = [Known(r.fqn, r.kind, bool(r.is_view)) for r in self._missing.values()]
-        plan = plan_deletions(
-            scope,
-            known,
-            self._delivered,
-            threshold=self._threshold,
-            allow_mass_delete=self._allow,
-            live=live,
+        count = await conn.execute(
+            sa.select(sa.func.count())
+            .select_from(E)
+            .where(E.c.service == service, E.c.deleted_run.is_(None))
         )
-        await self._apply(conn, plan.delete, plan.withheld, plan.out_of_scope)
-        for where, message in plan.warnings:
-            log.warning("%s: %s", where, message, extra={"fqn": where})
-            scope.report.add_issue("warning", where, message)
-        return list(plan.warnings)
+        return int(count.scalar_one())
 
     async def _apply(
         self,
@@ -388,19 +430,22 @@ class Publisher:
         await self._execute(conn, flagged, flags)
         await self._execute(conn, sa.insert(schema.changes), changes)
 
-    def _units_of(self, scope: RunScope) -> dict[str, list[str]]:
-        """The run's schemas by what became of them (one JSON value in the run's row)."""
+    def _units_of(self, scopes: list[RunScope]) -> dict[str, list[str]]:
+        """The run's schemas by what became of them, every service's in one JSON value (each
+        FQN starts with its service)."""
         units: dict[str, list[str]] = {"complete": [], "partial": [], "failed": [], "filtered": []}
-        for discovered in scope.plan.units:
-            fqn = discovered.unit.fqn
-            if discovered.skipped_because is not None:
-                status = "filtered"
-            elif fqn in scope.complete:
-                status = "complete"
-            else:
-                status = "partial" if fqn in self._units else "failed"
-            units[status].append(fqn)
-        filtered = [d.database.fqn for d in scope.plan.databases if d.skipped_because]
+        filtered: list[str] = []
+        for scope in scopes:
+            for discovered in scope.plan.units:
+                fqn = discovered.unit.fqn
+                if discovered.skipped_because is not None:
+                    status = "filtered"
+                elif fqn in scope.complete:
+                    status = "complete"
+                else:
+                    status = "partial" if fqn in self._units else "failed"
+                units[status].append(fqn)
+            filtered += [d.database.fqn for d in scope.plan.databases if d.skipped_because]
         if filtered:
             units["filtered_databases"] = filtered
         return units

@@ -3,8 +3,9 @@
 ``await open_store(url)`` returns a ``Store`` (an async context manager). Opening upgrades an
 older store in place (under the write lock); a database without a store is an error.
 
-An entity's *last seen* run is derived, not written per run: its service's latest published
-run, or, when a run did not deliver it (``missing_since_run``), the latest one before that.
+An entity's *last seen* run is derived, not written per run: the latest published run that
+read its service (``run_services``), or, when a run did not deliver it
+(``missing_since_run``), the latest one before that.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .models import CHANGES, Change, EntityRecord, RunRecord, Version
 __all__ = ["Store", "open_store"]
 
 E, C, R, V = schema.entities, schema.changes, schema.runs, schema.versions
+S = schema.run_services
 _NEVER = 2**62
 
 
@@ -158,7 +160,8 @@ class Store:
         for service in sorted({r.service for r in rows}):
             result = await self._rows(
                 sa.select(R.c.id)
-                .where(R.c.service == service, R.c.status == "published")
+                .join(S, S.c.run_id == R.c.id)
+                .where(S.c.service == service, R.c.status == "published")
                 .order_by(R.c.id)
             )
             published[service] = [run for (run,) in result]

@@ -1,9 +1,11 @@
-"""The store's own tables (schema version 2) as SQLAlchemy Core metadata.
+"""The store's own tables (schema version 3) as SQLAlchemy Core metadata.
 
 - ``store_meta``: ``schema_version`` and other store-wide keys.
 - ``runs``: one row per run (service, status, start/end, config digest, counts, warnings,
   and ``units``: the schemas it read whole, read with errors, failed on, or filtered, as
-  JSON lists in that one row).
+  JSON lists in that one row; a fleet's run is one row for all of its sources).
+- ``run_services``: the services each published run read and published (a fleet's source
+  that failed is not among them): an entity's *last seen* counts only these runs.
 - ``entities``: the current state of each entity by FQN. ``missing_since_run`` is set when a
   run does not deliver it (failed, filtered, withheld, deleted) and cleared when one does: an
   entity's *last seen* run derives from it and the service's published runs (``queries``),
@@ -18,9 +20,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["SCHEMA_VERSION", "changes", "entities", "metadata", "runs", "versions"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "changes",
+    "entities",
+    "metadata",
+    "run_services",
+    "runs",
+    "versions",
+]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -43,6 +53,14 @@ runs = sa.Table(
     sa.Column("counts", sa.Text, nullable=False, server_default="{}"),
     sa.Column("warnings", sa.Text, nullable=False, server_default="[]"),
     sa.Column("units", sa.Text, nullable=False, server_default="{}"),
+)
+
+run_services = sa.Table(
+    "run_services",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True),
+    sa.Column("service", sa.Text, primary_key=True),
+    sa.Index("ix_run_services_service", "service", "run_id"),
 )
 
 entities = sa.Table(
