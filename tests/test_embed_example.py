@@ -101,7 +101,6 @@ async def test_start_watch_and_cancel_a_postgres_run(
 
     def factory(config: WorkflowConfig, **options: Any) -> Workflow:
         connector = Gated(config.source)  # type: ignore[arg-type]
-        connector.group_budget = 0  # each schema in a round of its own: through the gate
         connectors.append(connector)
         return Workflow(config, connector, **options)
 

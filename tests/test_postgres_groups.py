@@ -324,3 +324,11 @@ def test_plan_groups_packs_small_schemas_of_one_database() -> None:
     assert [len(g) for g in plan_groups(connector, units, 4)] == [2, 2, 1, 1, 1, 1]
     connector.group_budget = 0  # off
     assert [len(g) for g in plan_groups(connector, units)] == [1] * 8
+
+    class Wrapped(PostgresConnector):  # wraps extract: every schema must go through it
+        async def extract(self, unit: Unit, connection: Any) -> SchemaBatch:
+            return await super().extract(unit, connection)
+
+    wrapped = Wrapped(source)
+    wrapped._sizes.update(connector._sizes)
+    assert [len(g) for g in plan_groups(wrapped, units)] == [1] * 8

@@ -43,6 +43,20 @@ class GroupExtractor(Protocol[ConnT]):
         ...
 
 
+def _groups(connector: Any) -> bool:
+    """Whether ``connector`` reads groups: it can, its budget allows, and ``extract`` is not
+    overridden below the class that reads groups (a subclass that wraps ``extract`` for a
+    schema must see every schema go through it)."""
+    if not isinstance(connector, GroupExtractor) or connector.group_budget <= 0:
+        return False
+    mro = type(connector).__mro__
+
+    def owner(name: str) -> type:
+        return next(cls for cls in mro if name in vars(cls))
+
+    return owner("extract") is owner("extract_group")
+
+
 def plan_groups(connector: Any, units: Sequence[Unit], spread: int = 1) -> list[tuple[Unit, ...]]:
     """``units`` in order, consecutive small ones of one database packed into groups.
 
@@ -51,7 +65,7 @@ def plan_groups(connector: Any, units: Sequence[Unit], spread: int = 1) -> list[
     units are to keep busy; a group holds at most ``len(units) / spread`` schemas (rounded
     up), so that grouping never leaves a slot without work that it could have had.
     """
-    if not isinstance(connector, GroupExtractor) or connector.group_budget <= 0:
+    if not _groups(connector):
         return [(unit,) for unit in units]
     budget = connector.group_budget
     most = min(MAX_SCHEMAS, max(1, -(-len(units) // spread)))
