@@ -45,8 +45,8 @@ class GroupExtractor(Protocol[ConnT]):
 
 def _groups(connector: Any) -> bool:
     """Whether ``connector`` reads groups: it can, its budget allows, and ``extract`` is not
-    overridden below the class that reads groups (a subclass that wraps ``extract`` for a
-    schema must see every schema go through it)."""
+    overridden below the class whose ``extract_group`` runs (a subclass that wraps
+    ``extract`` must see every schema go through it)."""
     if not isinstance(connector, GroupExtractor) or connector.group_budget <= 0:
         return False
     mro = type(connector).__mro__
@@ -54,7 +54,7 @@ def _groups(connector: Any) -> bool:
     def owner(name: str) -> type:
         return next(cls for cls in mro if name in vars(cls))
 
-    return owner("extract") is owner("extract_group")
+    return issubclass(owner("extract_group"), owner("extract"))
 
 
 def plan_groups(connector: Any, units: Sequence[Unit], spread: int = 1) -> list[tuple[Unit, ...]]:
