@@ -27,6 +27,7 @@ from sqlglot import exp
 from metaingest.entities import quote_name
 
 from .index import Relation, RelationIndex
+from .survey import survey
 
 __all__ = ["direct_columns"]
 
@@ -58,10 +59,16 @@ def direct_columns(
     view_columns: Sequence[str],
 ) -> dict[str, tuple[str, ...]] | None:
     """View column -> upstream column FQNs, or None where only the full path can tell."""
-    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    found = survey(query)
+    if found.lambdas:  # a lambda's parameters look like columns
+        return None
+    reader = _Reader(index, catalog, db, found.ctes)
     try:
-        out = _Reader(index, catalog, db, ctes).query(query, {})
+        out = reader.query(query, {})
     except _Unsure:
+        return None
+    # a query nested anywhere the reader did not go (WHERE, ON, a projection): unsure
+    if any(id(nested) not in reader.read for nested in found.queries):
         return None
     # the lineage walk names outputs after qualification (unnamed ones _col_<i>) and maps
     # them to view columns by position only when no two share a name
@@ -80,22 +87,19 @@ def _check(node: exp.Expr, allowed: frozenset[str]) -> None:
             raise _Unsure(key)
 
 
-def _no_query_in(*nodes: exp.Expr | None) -> None:
-    """Unsure when a subquery hides in these nodes (WHERE, ON, a projection, ...)."""
-    for node in nodes:
-        if node is not None and node.find(exp.Query) is not None:
-            raise _Unsure("subquery")
-
-
 class _Reader:
-    def __init__(self, index: RelationIndex, catalog: str | None, db: str, ctes: set[str]):
+    def __init__(
+        self, index: RelationIndex, catalog: str | None, db: str, ctes: frozenset[str]
+    ) -> None:
         self.index = index
         self.catalog = catalog
         self.db = db
         self.ctes = ctes  # every CTE name in the definition: one out of scope is unsure
+        self.read: set[int] = set()  # ids of the queries read (the rest: unsure)
 
     def query(self, query: exp.Expr, env: dict[str, _Columns]) -> _Columns:
         """The output columns of a query; ``env`` holds the CTEs visible to it."""
+        self.read.add(id(query))
         with_ = query.args.get("with_")
         if with_ is not None:
             _check(with_, _WITH_ARGS)  # not RECURSIVE, no SEARCH / CYCLE
@@ -124,8 +128,6 @@ class _Reader:
 
     def select(self, select: exp.Select, env: dict[str, _Columns]) -> _Columns:
         _check(select, _SELECT_ARGS)
-        _no_query_in(*(select.args.get(k) for k in ("where", "group", "having", "qualify")))
-        _no_query_in(*(select.args.get(k) for k in ("order", "limit", "offset", "distinct")))
         sources: dict[str, _Source] = {}
         source = select.args.get("from_")
         if source is not None:
@@ -139,9 +141,6 @@ class _Reader:
             ):
                 out += self.star(projection, sources)
                 continue
-            _no_query_in(projection)
-            if projection.find(exp.Lambda) is not None:  # its parameters look like columns
-                raise _Unsure("lambda")
             edges: set[str] = set()
             for column in projection.find_all(exp.Column):
                 edges |= self.column(column, sources)
@@ -156,18 +155,19 @@ class _Reader:
 
     def join(self, join: exp.Join, env: dict[str, _Columns], sources: dict[str, _Source]) -> None:
         _check(join, _JOIN_ARGS)
-        _no_query_in(join.args.get("on"))
         self.item(join.this, env, sources)
 
     def item(self, node: exp.Expr, env: dict[str, _Columns], sources: dict[str, _Source]) -> None:
         """Add what one FROM item exposes to ``sources``, keyed by its alias."""
         if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Table):
             _check(node, frozenset({"this"}))  # PostgreSQL's parenthesized join
+            self.read.add(id(node))
             self.item(node.this, env, sources)
             return
         found: _Source | None
         if isinstance(node, exp.Subquery):  # a derived table
             _check(node, frozenset({"this", "alias"}))
+            self.read.add(id(node))
             alias = node.args.get("alias")
             if alias is None or alias.columns or not node.alias:
                 raise _Unsure("derived table alias")

@@ -30,6 +30,7 @@ from metaingest.entities import quote_name
 
 from .direct import direct_columns
 from .index import Relation, RelationIndex, known_relations
+from .survey import survey
 
 __all__ = [
     "DIALECTS",
@@ -67,43 +68,13 @@ def _query(sql: str, dialect: str) -> exp.Expr:
         parsed = parsed.expression
     if not isinstance(parsed, exp.Query):
         raise SqlglotError(f"not a query: {type(parsed).__name__}")
-    # unquoted names as the engine folds them (PostgreSQL: lower case), before any look-up
-    parsed = normalize_identifiers(parsed, dialect=dialect)
-    # A table without an alias gets its exact name as a quoted alias: sqlglot would alias
-    # "T" as t, and then a column written "T".a (as pg_get_viewdef prints) would not resolve.
-    tables: list[exp.Table] = []
-    ctes: set[str] = set()
-    for node in parsed.find_all(exp.Table, exp.CTE):
-        if not isinstance(node, exp.Table):
-            ctes.add(node.alias_or_name)
-            continue
-        tables.append(node)
-        if not node.alias and node.name and isinstance(node.this, exp.Identifier):
-            node.set("alias", exp.TableAlias(this=exp.to_identifier(node.name, quoted=True)))
-    parsed.meta["metaingest_tables"] = [
-        table
-        for table in tables
-        if table.name
-        and not (not table.db and table.name in ctes)
-        and not isinstance(table.this, exp.Func)
-    ]
+    # fold names as the engine does, in the walk that notes tables, CTEs and subqueries;
+    # sqlglot's own pass where a comment marks names case-sensitive (it skips those)
+    marked = "sqlglot.meta" in sql
+    if marked:
+        parsed = normalize_identifiers(parsed, dialect=dialect)
+    survey(parsed, dialect, fold=not marked)
     return parsed
-
-
-def _tables(query: exp.Expr) -> list[exp.Table]:
-    """Relations a query reads, without its own CTE names and table functions (found once
-    per query: kept in the expression's ``meta``)."""
-    found = query.meta.get("metaingest_tables")
-    if found is None:
-        ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
-        found = query.meta["metaingest_tables"] = [
-            table
-            for table in query.find_all(exp.Table)
-            if table.name
-            and not (not table.db and table.name in ctes)
-            and not isinstance(table.this, exp.Func)
-        ]
-    return list(found)
 
 
 def parse_definition(sql: str, dialect: str) -> exp.Query | str:
@@ -122,7 +93,7 @@ def referenced_relations(sql: str | exp.Query, dialect: str) -> list[tuple[str, 
     if isinstance(query, str):
         return []
     seen: dict[tuple[str, str, str], None] = {}
-    for table in _tables(query):
+    for table in survey(query).tables:
         seen[(table.catalog, table.db, table.name)] = None
     return list(seen)
 
@@ -165,7 +136,7 @@ def parse_view(
     problems: list[str] = []
     upstream: dict[str, None] = {}
     unknown = False
-    for table in _tables(query):
+    for table in survey(query).tables:
         found = index.find(table, catalog, db)
         if found is None:
             unknown = True
