@@ -3,7 +3,8 @@
 Each engine gets views of the shapes users write (joins, aliases, ``*``, expressions, CASE,
 aggregates, windows, CTEs, scalar subqueries, UNION, views over views, cross-schema and
 quoted mixed-case names, materialized views where the engine has them). On PostgreSQL every
-parsed edge must also lie inside the server's own dependency records.
+parsed edge must also lie inside the server's own dependency records. Every run is checked
+twice: with the direct path and with sqlglot's lineage walk alone, which must agree.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from metaingest.config import parse_config
 from metaingest.entities import Table
+from metaingest.lineage import parse
 from metaingest.report import Issue
 from metaingest.workflow import Workflow
 
@@ -30,6 +32,19 @@ Edges = dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]
 
 
 async def _run(source: dict[str, Any], out: Path) -> tuple[dict[str, Table], list[Issue]]:
+    """The views with lineage, and the run's issues. The run is made twice: the second time
+    with the direct path off (every view through sqlglot's lineage walk), and the two must
+    agree on every view's lineage and every issue."""
+    views, issues = await _stream(source, out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parse, "direct_columns", lambda *args: None)
+        walked, walked_issues = await _stream(source, out)
+    assert {f: v.lineage for f, v in views.items()} == {f: v.lineage for f, v in walked.items()}
+    assert issues == walked_issues
+    return views, issues
+
+
+async def _stream(source: dict[str, Any], out: Path) -> tuple[dict[str, Table], list[Issue]]:
     source = {"include_lineage": True, **source}
     config = parse_config({"source": source, "sink": {"type": "jsonl", "path": str(out)}})
     views: dict[str, Table] = {}
