@@ -18,7 +18,8 @@ dependency records, parsing throughput, and what lineage costs a run.
 ``--reuse`` reads the catalog's existing database (e.g. the shared ``mi_bench_40x50x12``)
 instead of building it and dropping it afterwards.
 
-Results go to ``benchmarks/results/<date>-postgres-lineage.json``.
+Results go to ``benchmarks/results/<date>-postgres-lineage.json`` (``...-sqlglotc.json`` when
+sqlglot's compiled build is the one imported).
 """
 
 from __future__ import annotations
@@ -266,6 +267,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     result = anyio.run(main, args.schemas, args.reps, args.reuse)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{result['date']}-postgres-lineage.json"
+    suffix = "-sqlglotc" if result["sqlglot_compiled"] else ""
+    path = RESULTS / f"{result['date']}-postgres-lineage{suffix}.json"
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

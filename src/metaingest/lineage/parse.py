@@ -1,9 +1,12 @@
 """Column lineage of one view definition, parsed with sqlglot against known relations.
 
-The definition is qualified with the columns of the relations this run knows (so ``*``
-expands to the real columns and unqualified names resolve), then ``sqlglot.lineage`` walks
-every output column down to base-relation columns. Only edges that land on a known relation
-are kept; everything else becomes a problem message:
+The definition is parsed once and walked once (``survey``). Where ``direct`` is sure of the
+answer (most views: SELECTs, joins, CTEs, derived tables, set operations), its edges are
+the answer; otherwise the definition is qualified with the columns of the relations this run
+knows (so ``*`` expands to the real columns and unqualified names resolve) and
+``sqlglot.lineage`` walks every output column down to base-relation columns — the same edges,
+at several times the CPU. Only edges that land on a known relation are kept; everything else
+becomes a problem message:
 
 - a definition that does not parse: no edges at all;
 - a relation the run does not know: its table edge is missing, and no column edges are
