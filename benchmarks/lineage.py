@@ -1,17 +1,25 @@
 """View lineage on the PostgreSQL benchmark catalog: correctness against the server's own
 dependency records, parsing throughput, and what lineage costs a run.
 
-    python -m benchmarks.lineage [--schemas 20] [--reps 3]
+    python -m benchmarks.lineage [--schemas 20] [--reps 3] [--reuse]
 
 - subset: every parsed column edge must be in ``pg_depend`` (a violation is a parser bug);
 - recall: parsed column edges / columns the server records the views as reading. The records
   also hold columns read only in WHERE, JOIN, GROUP BY or ORDER BY, which feed no output
   column, so recall below 1 is expected; it is reported, not a target;
-- parse rate: views per second of ``parse_view`` alone (CPU time, best of 5);
-- cost: wall and CPU of ``Workflow.run()`` (JSONL sink, threads 4) with lineage on / off,
-  interleaved in one process after a warm-up, median of the per-repetition ratios.
+- direct path: on every view, ``parse_view`` with and without the direct path; how many views
+  it answers, and how many answers differ from sqlglot's lineage walk (must be 0);
+- parse rate: views per CPU second of ``parse_definition`` + ``parse_view`` (best of 5), with
+  and without the direct path;
+- cost: wall and CPU of the CLI (``python -m metaingest ingest``, JSONL sink, threads 4) with
+  lineage on / off, each run a fresh process (imports included), interleaved on/off after a
+  warm-up pair, median of the per-pair ratios.
 
-Results go to ``benchmarks/results/<date>-postgres-lineage.json``.
+``--reuse`` reads the catalog's existing database (e.g. the shared ``mi_bench_40x50x12``)
+instead of building it and dropping it afterwards.
+
+Results go to ``benchmarks/results/<date>-postgres-lineage.json`` (``...-sqlglotc.json`` when
+sqlglot's compiled build is the one imported).
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date
@@ -32,7 +43,14 @@ import asyncpg
 from benchmarks.catalog import PG, CatalogSize, build_postgres, drop_postgres
 from metaingest.config import parse_config
 from metaingest.entities import Table, build_fqn
-from metaingest.lineage.parse import Relation, known_relations, parse_definition, parse_view
+from metaingest.lineage.direct import direct_columns
+from metaingest.lineage.parse import (
+    Parsed,
+    Relation,
+    known_relations,
+    parse_definition,
+    parse_view,
+)
 from metaingest.workflow import Workflow
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,8 +70,8 @@ WHERE v.relkind IN ('v', 'm') AND vn.nspname LIKE 'mi\\_bench\\_%'
 """
 
 
-def _config(size: CatalogSize, lineage: bool, out: str) -> Any:
-    source = {
+def _source(size: CatalogSize, lineage: bool) -> dict[str, Any]:
+    return {
         "type": "postgres",
         "host": PG["host"],
         "port": PG["port"],
@@ -64,17 +82,18 @@ def _config(size: CatalogSize, lineage: bool, out: str) -> Any:
         "include_lineage": lineage,
         "schema_filter": {"includes": [size.schema_regex("postgres")]},
     }
-    return parse_config({"source": source, "sink": {"type": "jsonl", "path": out}})
 
 
-async def _views(size: CatalogSize, out: str) -> tuple[dict[str, Table], list[str]]:
-    views: dict[str, Table] = {}
+async def _tables(size: CatalogSize, out: str) -> tuple[dict[str, Table], list[str]]:
+    """Every table and view of the catalog (lineage on), and the lineage problems reported."""
+    config = parse_config({"source": _source(size, True), "sink": {"type": "jsonl", "path": out}})
+    tables: dict[str, Table] = {}
     problems: list[str] = []
-    async with Workflow(_config(size, True, out)).stream() as batches:
+    async with Workflow(config).stream() as batches:
         async for batch in batches:
             problems += [f"{i.fqn}: {i.message}" for i in batch.issues if "lineage" in i.message]
-            views.update({t.fqn: t for t in batch.tables if t.lineage is not None})
-    return views, problems
+            tables.update({t.fqn: t for t in batch.tables})
+    return tables, problems
 
 
 async def _depends(size: CatalogSize) -> dict[str, set[str]]:
@@ -93,8 +112,11 @@ async def _depends(size: CatalogSize) -> dict[str, set[str]]:
     return out
 
 
-def _parse_rate(views: dict[str, Table], size: CatalogSize) -> tuple[float, int]:
-    """Views per CPU second of parse_view over every view (best of 5)."""
+def _parse_rate(
+    tables: dict[str, Table], size: CatalogSize
+) -> tuple[dict[str, float], int, int, list[str]]:
+    """Views per CPU second (best of 5) with and without the direct path; how many views
+    the direct path answers; the views where its answer differs from the lineage walk."""
     relations = [
         Relation(
             t.fqn,
@@ -103,40 +125,99 @@ def _parse_rate(views: dict[str, Table], size: CatalogSize) -> tuple[float, int]
             t.name,
             tuple(c.name for c in t.columns),
         )
-        for t in views.values()
+        for t in tables.values()
     ]
     known = known_relations(relations, "postgres")
-    best = float("inf")
-    for _ in range(5):
-        start = time.process_time()
-        for table in views.values():
-            assert table.view_definition is not None
-            parse_view(
-                parse_definition(table.view_definition, "postgres"),
-                dialect="postgres",
-                view_columns=[c.name for c in table.columns],
-                catalog=size.database,
-                db=table.database_schema.rsplit(".", 1)[1],
-                relations=known,
-            )
-        best = min(best, time.process_time() - start)
-    return len(views) / best, len(views)
+    views = [t for t in tables.values() if t.lineage is not None and t.view_definition]
+
+    def parse(view: Table, direct: bool) -> Parsed:
+        assert view.view_definition is not None
+        return parse_view(
+            parse_definition(view.view_definition, "postgres"),
+            dialect="postgres",
+            view_columns=[c.name for c in view.columns],
+            catalog=size.database,
+            db=view.database_schema.rsplit(".", 1)[1],
+            relations=known,
+            direct=direct,
+        )
+
+    rates = {}
+    for direct in (True, False):
+        best = float("inf")
+        for _ in range(5):
+            start = time.process_time()
+            for view in views:
+                parse(view, direct)
+            best = min(best, time.process_time() - start)
+        rates["direct" if direct else "walk_only"] = round(len(views) / best)
+    answered, differ = 0, []
+    for view in views:
+        query = parse_definition(view.view_definition or "", "postgres")
+        assert not isinstance(query, str)
+        columns = [c.name for c in view.columns]
+        schema = view.database_schema.rsplit(".", 1)[1]
+        if direct_columns(query, known, size.database, schema, columns) is not None:
+            answered += 1
+        if parse(view, True) != parse(view, False):
+            differ.append(view.fqn)
+    return rates, len(views), answered, differ
 
 
-async def _timed(size: CatalogSize, lineage: bool, out: str) -> tuple[float, float]:
-    cpu, wall = time.process_time(), time.perf_counter()
-    report = await Workflow(_config(size, lineage, out)).run()
-    assert report.ok, report.issues[:3]
-    return time.perf_counter() - wall, time.process_time() - cpu
+def _cli_ab(size: CatalogSize, reps: int, tmp: str) -> dict[str, Any]:
+    """Fresh CLI processes, lineage on / off interleaved: wall and CPU (user + system)."""
+    paths = {}
+    for lineage in (True, False):
+        path = paths[lineage] = os.path.join(tmp, f"workflow-{lineage}.json")
+        out = os.path.join(tmp, f"out-{lineage}.jsonl")
+        doc = {"source": _source(size, lineage), "sink": {"type": "jsonl", "path": out}}
+        Path(path).write_text(json.dumps(doc), encoding="utf-8")
+
+    def one(lineage: bool) -> tuple[float, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.perf_counter()
+        command = [sys.executable, "-m", "metaingest", "ingest", "-q", "-c", paths[lineage]]
+        subprocess.run(command, check=True)
+        wall = time.perf_counter() - wall
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        return wall, cpu
+
+    one(True), one(False)  # warm-up: the server's caches
+    walls, cpus, raw = [], [], []
+    for rep in range(reps):
+        order = (True, False) if rep % 2 == 0 else (False, True)
+        got = {lineage: one(lineage) for lineage in order}
+        walls.append(got[True][0] / got[False][0])
+        cpus.append(got[True][1] / got[False][1])
+        raw.append(
+            {"on": [round(x, 3) for x in got[True]], "off": [round(x, 3) for x in got[False]]}
+        )
+    return {
+        "wall_on_over_off": _spread(walls),
+        "cpu_on_over_off": _spread(cpus),
+        "runs_wall_cpu_seconds": raw,
+    }
 
 
-async def main(schemas: int, reps: int) -> dict[str, Any]:
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+async def main(schemas: int, reps: int, reuse: bool) -> dict[str, Any]:
     size = CatalogSize(schemas, 50, 12)
-    await build_postgres(size)
+    if not reuse:
+        await build_postgres(size)
+    load = [os.getloadavg()[0]]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "out.jsonl")
-            views, problems = await _views(size, out)
+            tables, problems = await _tables(size, out)
+            views = {fqn: t for fqn, t in tables.items() if t.lineage is not None}
             depends = await _depends(size)
             parsed = {
                 fqn: {edge for c in t.lineage.columns for edge in c.upstream}
@@ -146,22 +227,18 @@ async def main(schemas: int, reps: int) -> dict[str, Any]:
             outside = sum(len(edges - depends.get(fqn, set())) for fqn, edges in parsed.items())
             recorded = sum(len(d) for d in depends.values())
             inside = sum(len(edges & depends.get(fqn, set())) for fqn, edges in parsed.items())
-            rate, count = _parse_rate(views, size)
-            await _timed(size, True, out)  # warm-up
-            await _timed(size, False, out)
-            walls, cpus = [], []
-            for _ in range(reps):
-                on, off = await _timed(size, True, out), await _timed(size, False, out)
-                walls.append(on[0] / off[0])
-                cpus.append(on[1] / off[1])
+            rates, count, answered, differ = _parse_rate(tables, size)
+            load.append(os.getloadavg()[0])
+            cli = await anyio.to_thread.run_sync(_cli_ab, size, reps, tmp)
+            load.append(os.getloadavg()[0])
     finally:
-        await drop_postgres(size)
-    try:
-        import sqlglotc  # noqa: F401
+        if not reuse:
+            await drop_postgres(size)
+    import sqlglot
+    import sqlglot.parser
 
-        compiled = True
-    except ImportError:
-        compiled = False
+    # sqlglotc replaces sqlglot's modules with compiled ones of the same names
+    compiled = not sqlglot.parser.__file__.endswith(".py")
     return {
         "date": date.today().isoformat(),
         "catalog": size.tag,
@@ -169,19 +246,13 @@ async def main(schemas: int, reps: int) -> dict[str, Any]:
         "lineage_problems": problems,
         "parsed_edges_outside_dependency_records": outside,
         "recall_vs_dependency_records": round(inside / recorded, 3) if recorded else None,
-        "parse_views_per_cpu_second": round(rate),
+        "direct_path_views": answered,
+        "direct_path_differs_from_walk": differ,
+        "parse_views_per_cpu_second": rates,
+        "sqlglot": sqlglot.__version__,
         "sqlglot_compiled": compiled,
-        "run_wall_lineage_on_over_off": {
-            "median": round(statistics.median(walls), 3),
-            "min": round(min(walls), 3),
-            "max": round(max(walls), 3),
-        },
-        "run_cpu_lineage_on_over_off": {
-            "median": round(statistics.median(cpus), 3),
-            "min": round(min(cpus), 3),
-            "max": round(max(cpus), 3),
-        },
-        "load1": os.getloadavg()[0],
+        "cli_threads_4_lineage_on_over_off": cli,
+        "load1": load,
     }
 
 
@@ -189,9 +260,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schemas", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true", help="read the existing catalog")
     args = parser.parse_args()
-    result = anyio.run(main, args.schemas, args.reps)
+    result = anyio.run(main, args.schemas, args.reps, args.reuse)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{result['date']}-postgres-lineage.json"
+    suffix = "-sqlglotc" if result["sqlglot_compiled"] else ""
+    path = RESULTS / f"{result['date']}-postgres-lineage{suffix}.json"
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
