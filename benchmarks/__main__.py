@@ -1,4 +1,4 @@
-"""``python -m benchmarks <command>``: catalog, sweep, roundtrips, scaling, lag, lag-ab, report."""
+"""``python -m benchmarks <command>``: catalog, sweep, scaling, lag, lag-ab, lag-probe, report."""
 
 from __future__ import annotations
 
@@ -111,6 +111,14 @@ def _lag_ab(args: argparse.Namespace) -> None:
     ab(Path(args.baseline), args.engine, _sizes(args.size)[0], args.pairs)
 
 
+def _lag_probe(args: argparse.Namespace) -> None:
+    from .lag_probe import probe
+
+    for engine in args.engine:
+        for size in _sizes(args.sizes):
+            probe(engine, size, args.subject, args.gc, args.top)
+
+
 def _lag_render(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -200,6 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="40x50x12")
     p.add_argument("--pairs", type=int, default=8)
     p.set_defaults(func=_lag_ab)
+
+    p = sub.add_parser("lag-probe", help="the longest event-loop callbacks of one run, by CPU")
+    p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))
+    p.add_argument("--sizes", default="2x10000x12", help="SxTxC,...")
+    p.add_argument("--subject", default="ingest:jsonl", help="stream, ingest:<sink>")
+    p.add_argument("--gc", default="off", help="default, deferred, off")
+    p.add_argument("--top", type=int, default=12)
+    p.set_defaults(func=_lag_probe)
 
     p = sub.add_parser("lag-render", help="markdown tables of lag results")
     p.add_argument("--lag", help="results/<date>-lag.json")
