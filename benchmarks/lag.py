@@ -116,13 +116,16 @@ def lag(
     threads: int = 4,
     gc_policies: tuple[str, ...] = ("default", "deferred"),
     baseline: Path | None = None,
+    subjects: list[str] | None = None,
+    tag: str = "",
 ) -> dict[str, Any]:
     """The lag table: every engine x size x subject x GC policy, ``reps`` interleaved reps.
 
-    With ``baseline`` (another tree's ``src``), that code is measured instead, into
-    ``results/<date>-lag-baseline.json``.
+    ``subjects``: ``stream`` and ``ingest:<sink>`` (default: every sink of ``SINKS`` and
+    ``stream``). With ``baseline`` (another tree's ``src``), that code is measured instead,
+    into ``results/<date>-lag-baseline.json``; ``tag`` is appended to the file's name.
     """
-    subjects = [f"ingest:{name}" for name in SINKS] + ["stream"]
+    subjects = subjects or [f"ingest:{name}" for name in SINKS] + ["stream"]
     configs = [
         (e, s, sub, gc) for e in engines for s in sizes for sub in subjects for gc in gc_policies
     ]
@@ -144,7 +147,7 @@ def lag(
         "baseline": None if baseline is None else str(baseline),
         "runs": runs,
     }
-    _write("lag" if baseline is None else "lag-baseline", data)
+    _write(("lag" if baseline is None else "lag-baseline") + (f"-{tag}" if tag else ""), data)
     return data
 
 

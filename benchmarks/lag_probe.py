@@ -4,8 +4,9 @@ One run in this process (``ingest`` with a sink, or ``stream``), with asyncio's 
 wrapped: the CPU time of the loop's thread (``time.thread_time``) spent in each callback, less
 the garbage collector's share of it (``gc.callbacks``), and where the task was before and after
 that step (its innermost metaingest frame: the segment runs from one await to the next). Prints
-the ``top`` longest segments, the GC time and the live GC-tracked objects at their peak
-(``len(gc.get_objects())``, sampled every ``sample`` callbacks), and the longest full collection.
+the ``top`` longest segments, the GC time, the live GC-tracked objects at their peak
+(``len(gc.get_objects())``, sampled every ``sample`` callbacks), and for each full collection
+the objects it walked and its CPU and wall time.
 """
 
 from __future__ import annotations
@@ -53,18 +54,27 @@ class _Probe:
         self.tracked_peak = 0
         self.callbacks = 0
         self._sample = sample
+        self.full: list[tuple[int, float, float]] = []  # (objects walked, CPU s, wall s)
+        self.young_long: list[tuple[int, int, float]] = []  # (generation, collected, CPU s)
         self._gc_start = 0.0
         self._gc_wall = 0.0
+        self._walked = 0
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
+            if info["generation"] == 2:  # what this full collection walks (not timed)
+                self._walked = len(gc.get_objects())
             self._gc_start, self._gc_wall = time.thread_time(), time.perf_counter()
             return
-        self.gc_cpu += time.thread_time() - self._gc_start
+        cpu = time.thread_time() - self._gc_start
         wall = time.perf_counter() - self._gc_wall
+        self.gc_cpu += cpu
         self.gc_longest = max(self.gc_longest, wall)
         if info["generation"] == 2:
             self.gc_full_longest = max(self.gc_full_longest, wall)
+            self.full.append((self._walked, cpu, wall))
+        elif cpu > 0.005:  # a young collection this long frees a large cycle
+            self.young_long.append((info["generation"], info["collected"], cpu))
 
     def wrap(self, run: Callable[[Any], None]) -> Callable[[Any], None]:
         def timed(handle: Any) -> None:
@@ -135,7 +145,7 @@ def probe(
         gc.enable()
         gc.set_threshold(*thresholds)
         shutil.rmtree(work, ignore_errors=True)
-    state.segments.sort(reverse=True)
+    state.segments.sort(key=lambda s: s[0] + s[1], reverse=True)
     out = {
         "engine": engine,
         "catalog": size.tag,
@@ -147,10 +157,68 @@ def probe(
         "gc_longest_ms": round(state.gc_longest * 1000, 1),
         "gc_full_longest_ms": round(state.gc_full_longest * 1000, 1),
         "tracked_peak": state.tracked_peak,
+        "full_collections": [
+            {"objects": n, "cpu_ms": round(c * 1000, 1), "wall_ms": round(w * 1000, 1)}
+            for n, c, w in state.full
+        ],
+        "young_over_5ms": [
+            {"generation": g, "collected": n, "cpu_ms": round(c * 1000, 1)}
+            for g, n, c in state.young_long
+        ],
         "longest": [
             {"cpu_ms": round(c * 1000, 2), "gc_ms": round(g * 1000, 2), "from": b, "to": a}
             for c, g, b, a in state.segments[:top]
         ],
     }
     print(json.dumps(out, indent=1))
+    return out
+
+
+def held(size: CatalogSize, schema_index: int = 0) -> dict[str, Any]:
+    """GC-tracked objects a PostgreSQL schema keeps alive once built, and a full collection's
+    cost over them: one schema's three catalog queries, then ``build_tables`` (this ``src``)."""
+    import anyio
+    import asyncpg
+
+    from metaingest.connectors.postgres import build_tables
+    from metaingest.connectors.sql import queries
+    from metaingest.entities import Database, DatabaseSchema
+
+    from .catalog import PG
+
+    async def main() -> dict[str, Any]:
+        conn = await asyncpg.connect(host="127.0.0.1", user=PG["user"], database=size.database)
+        sql = queries("postgres")
+        name = size.schema_name("postgres", schema_index)
+        try:
+            rows = [await conn.fetch(sql[q], name) for q in ("relations", "columns", "constraints")]
+        finally:
+            await conn.close()
+        database = Database(name=size.database, service="bench")
+        schema = DatabaseSchema(name=name, database=database.fqn)
+        gc.collect()
+        before = len(gc.get_objects())
+        fetched = before
+        tables, _ = await build_tables("bench", size.database, schema, *rows)
+        gc.collect()
+        after = len(gc.get_objects())
+        start = time.thread_time()
+        gc.collect()
+        full = time.thread_time() - start
+        del rows
+        gc.collect()
+        entities_only = len(gc.get_objects())
+        return {
+            "catalog": size.tag,
+            "tables": len(tables),
+            "tracked_with_rows_fetched": fetched,
+            "tracked_after_build": after,
+            "tracked_entities_only": entities_only,
+            "full_collection_cpu_ms": round(full * 1000, 1),
+        }
+
+    gc.collect()
+    out: dict[str, Any] = {"tracked_before": len(gc.get_objects())}
+    out |= anyio.run(main)
+    print(json.dumps(out))
     return out

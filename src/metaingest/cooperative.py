@@ -7,9 +7,14 @@ such work (a table, a chunk of rows); it costs a clock read while the current ti
 lasts, and yields to the loop (``anyio.lowlevel.checkpoint``, which also delivers a pending
 cancellation) once the slice is used up.
 
-The slice is shared by every task on the thread: it starts when a task comes back from
-yielding here, and a task that resumes from other I/O finds it used up and yields at its
-first checkpoint, so tasks taking turns cannot each hold the loop for a whole slice.
+The slice is shared by every task on the thread, and the loop runs at most one slice per
+turn: a task whose slice is used up yields until the loop has run its other callbacks (timers,
+I/O, the application's own tasks) once, and only then does the next slice begin — for it or for
+another task that waited. Without that, every task coming back from a yield in the same turn
+of the loop would start a slice of its own, and an application's task would wait for all of
+them (two units building and a sink serializing: three slices). A task that resumes from
+other I/O finds the slice used up and yields at its first checkpoint. Tasks waiting for a
+slice take turns, first come first served.
 
 Freeing is work too: dropping the last reference to a large schema's rows or entities frees
 every object in one go (~100 ms for 10,000 tables). ``release()`` empties such a list a
@@ -18,14 +23,15 @@ chunk at a time instead.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import anyio.lowlevel
 
-__all__ = ["SLICE_SECONDS", "checkpoint", "chunks", "release"]
+__all__ = ["SLICE_SECONDS", "checkpoint", "chunks", "release", "sort"]
 
 T = TypeVar("T")
 
@@ -37,27 +43,72 @@ _clock = time.perf_counter
 
 
 class _Slice(threading.local):
-    """When the current slice of this thread's loop ends (one event loop per thread)."""
+    """The slices of this thread's loop (one event loop per thread)."""
 
-    deadline = 0.0
+    loop: asyncio.AbstractEventLoop | None = None
+    deadline = 0.0  # when the current slice ends
+    turned = False  # the loop has run a turn since the last slice began
+    pending = False  # a callback that marks the turn is scheduled
+    tickets = 0  # tickets handed out to tasks waiting for a slice
+    queue: list[int]  # the waiting tasks' tickets, first come first
+
+    def __init__(self) -> None:
+        self.queue = []
 
 
 _slice = _Slice()
 
 
+def _turn() -> None:
+    _slice.turned = True
+    _slice.pending = False
+
+
 async def checkpoint() -> None:
     """Yield to the event loop if the current time slice is used up; else return at once."""
-    if _clock() >= _slice.deadline:
-        await anyio.lowlevel.checkpoint()
-        _slice.deadline = _clock() + SLICE_SECONDS
+    if _clock() < _slice.deadline:
+        return
+    state = _slice
+    loop = asyncio.get_running_loop()
+    if state.loop is not loop:  # a new loop on this thread: nothing of the old one counts
+        state.loop, state.turned, state.pending, state.queue = loop, False, False, []
+    state.tickets += 1
+    ticket = state.tickets
+    state.queue.append(ticket)
+    try:
+        while True:
+            if not state.pending:  # runs after everything already queued: the loop's turn
+                state.pending = True
+                loop.call_soon(_turn)
+            await anyio.lowlevel.checkpoint()
+            if state.turned and state.queue[0] == ticket:
+                break
+    finally:
+        state.queue.remove(ticket)
+    state.turned = False
+    state.deadline = _clock() + SLICE_SECONDS
 
 
-async def chunks(items: Sequence[T], size: int = 1024) -> AsyncIterator[Sequence[T]]:
+async def chunks(items: Sequence[T], size: int = 256) -> AsyncIterator[Sequence[T]]:
     """``items`` in slices of ``size``, with a ``checkpoint()`` before each: for loops whose
     per-item work is too small to pay for a call per item (grouping rows, say)."""
     for start in range(0, len(items), size):
         await checkpoint()
         yield items[start : start + size]
+
+
+async def sort(items: Iterable[T], key: Callable[[T], Any], size: int = 1024) -> list[T]:
+    """``sorted(items, key=key)``, in slices: runs of ``size`` items are sorted between
+    checkpoints, then merged in one sort that finds them already ordered (timsort merges the
+    runs: ~2 ms for 10,000 tables on a loaded machine, against ~6 ms for one unsliced sort)."""
+    pending = list(items)
+    runs: list[T] = []
+    for start in range(0, len(pending), size):
+        await checkpoint()
+        runs += sorted(pending[start : start + size], key=key)
+    await checkpoint()
+    runs.sort(key=key)
+    return runs
 
 
 async def release(items: list[Any], size: int = 16) -> None:

@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
 
-_ROWS_PER_CHUNK = 256  # rows decoded between two chances for the event loop to run
+_ROWS_PER_CHUNK = 64  # rows decoded between two chances for the event loop to run (~2 ms)
 _KEY = "server"  # one pool key: a MySQL connection can read every schema
 _SERVER_SHARE = 0.9  # of unit_timeout: the server's bound on one statement
 _VIEW = "VIEW"
@@ -529,8 +529,7 @@ class _Builder:
             table = build_isolated(fqn, build, self.issues)
             if table is not None:
                 out.append(table)
-        await cooperative.checkpoint()
-        return tuple(sorted(out, key=lambda t: t.name))
+        return tuple(await cooperative.sort(out, key=lambda t: t.name))
 
     def _broken(self, fqn: str, name: str, kind: str) -> None:
         """A relation without visible columns: a warning naming it (with the server's words)."""
