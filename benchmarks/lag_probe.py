@@ -47,7 +47,7 @@ def _where(callback: Callable[..., Any]) -> str:
 
 class _Probe:
     def __init__(self, sample: int) -> None:
-        self.segments: list[tuple[float, float, str, str]] = []
+        self.segments: list[tuple[float, float, str, str, float]] = []
         self.gc_cpu = 0.0
         self.gc_longest = 0.0
         self.gc_full_longest = 0.0
@@ -80,11 +80,12 @@ class _Probe:
         def timed(handle: Any) -> None:
             callback = handle._callback
             before = _where(callback)
-            gc_before, start = self.gc_cpu, time.thread_time()
+            gc_before, start, wall = self.gc_cpu, time.thread_time(), time.perf_counter()
             run(handle)
+            wall = time.perf_counter() - wall
             gc_cpu = self.gc_cpu - gc_before
             cpu = time.thread_time() - start - gc_cpu
-            self.segments.append((cpu, gc_cpu, before, _where(callback)))
+            self.segments.append((cpu, gc_cpu, before, _where(callback), wall))
             self.callbacks += 1
             if self.callbacks % self._sample == 0:
                 self.tracked_peak = max(self.tracked_peak, len(gc.get_objects()))
@@ -166,8 +167,14 @@ def probe(
             for g, n, c in state.young_long
         ],
         "longest": [
-            {"cpu_ms": round(c * 1000, 2), "gc_ms": round(g * 1000, 2), "from": b, "to": a}
-            for c, g, b, a in state.segments[:top]
+            {
+                "cpu_ms": round(c * 1000, 2),
+                "gc_ms": round(g * 1000, 2),
+                "wall_ms": round(w * 1000, 2),
+                "from": b,
+                "to": a,
+            }
+            for c, g, b, a, w in state.segments[:top]
         ],
     }
     print(json.dumps(out, indent=1))

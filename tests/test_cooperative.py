@@ -261,6 +261,17 @@ async def test_sort_sorts_in_slices() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 1024])
+async def test_sort_is_sorted_for_input_in_order_but_for_one_pair(size: int) -> None:
+    for n in range(2, 30):
+        for i in range(n - 1):
+            items = [(k // 2, k) for k in range(n)]  # ties on the key: the sort is stable
+            items[i], items[i + 1] = items[i + 1], items[i]
+            expected = sorted(items, key=lambda item: item[0])
+            assert await cooperative.sort(items, key=lambda item: item[0], size=size) == expected
+
+
+@pytest.mark.anyio
 async def test_checkpoint_returns_at_once_within_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
     """Within a slice nothing yields: the ticker gets no turn from 1,000 checkpoints."""
     monkeypatch.setattr(cooperative, "SLICE_SECONDS", 3600.0)

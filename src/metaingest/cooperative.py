@@ -24,6 +24,9 @@ chunk at a time instead.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import operator
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -98,17 +101,31 @@ async def chunks(items: Sequence[T], size: int = 256) -> AsyncIterator[Sequence[
 
 
 async def sort(items: Iterable[T], key: Callable[[T], Any], size: int = 1024) -> list[T]:
-    """``sorted(items, key=key)``, in slices: runs of ``size`` items are sorted between
-    checkpoints, then merged in one sort that finds them already ordered (timsort merges the
-    runs: ~2 ms for 10,000 tables on a loaded machine, against ~6 ms for one unsliced sort)."""
+    """``sorted(items, key=key)``, in slices of ``size``: the keys are read a slice at a time
+    (for 10,000 tables scattered in memory that alone takes ~8 ms on a loaded machine), input
+    already in order is returned as it is, and otherwise runs of ``size`` are sorted, then
+    merged, a slice at a time (one sort of 10,000 tables: ~6 ms; timsort's merge of sorted
+    runs: as long)."""
     pending = list(items)
-    runs: list[T] = []
+    keys: list[Any] = []
+    ordered = True
     for start in range(0, len(pending), size):
         await checkpoint()
-        runs += sorted(pending[start : start + size], key=key)
-    await checkpoint()
-    runs.sort(key=key)
-    return runs
+        since = max(0, len(keys) - 1)  # in order within the slice and after the previous one
+        keys += map(key, pending[start : start + size])
+        ordered = ordered and all(map(operator.le, keys[since:], keys[since + 1 :]))
+    if ordered:
+        return pending
+    runs = []
+    for start in range(0, len(pending), size):
+        await checkpoint()
+        runs.append(sorted(range(start, min(start + size, len(pending))), key=keys.__getitem__))
+    merged = heapq.merge(*runs, key=keys.__getitem__)  # stable: ties keep the runs' order
+    out: list[T] = []
+    while chunk := list(itertools.islice(merged, size)):
+        await checkpoint()
+        out += map(pending.__getitem__, chunk)
+    return out
 
 
 async def release(items: list[Any], size: int = 16) -> None:
