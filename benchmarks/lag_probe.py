@@ -125,6 +125,8 @@ def probe(
         gc.disable()
     elif gc_policy == "deferred":
         gc.set_threshold(thresholds[0], thresholds[1], 10**9)
+    elif gc_policy == "bounded":
+        gc.set_threshold(thresholds[0], 2, 10**9)
 
     async def main() -> None:
         if spec["mode"] == "ingest":

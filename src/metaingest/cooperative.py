@@ -8,13 +8,13 @@ lasts, and yields to the loop (``anyio.lowlevel.checkpoint``, which also deliver
 cancellation) once the slice is used up.
 
 The slice is shared by every task on the thread, and the loop runs at most one slice per
-turn: a task whose slice is used up yields until the loop has run its other callbacks (timers,
-I/O, the application's own tasks) once, and only then does the next slice begin — for it or for
-another task that waited. Without that, every task coming back from a yield in the same turn
-of the loop would start a slice of its own, and an application's task would wait for all of
-them (two units building and a sink serializing: three slices). A task that resumes from
-other I/O finds the slice used up and yields at its first checkpoint. Tasks waiting for a
-slice take turns, first come first served.
+turn: a task whose slice is used up yields until the loop has run, after the slice, the
+callbacks that became ready during it (I/O, timers: the application's own tasks waking up),
+and only then does the next slice begin, for it or for another task that waited. Without
+that, every task coming back from a yield in the same turn of the loop would start a slice of
+its own, and an application's task would wait for all of them (two units building and a sink
+serializing: three slices). A task that resumes from other I/O finds the slice used up and
+yields at its first checkpoint. Tasks waiting for a slice take turns, first come first served.
 
 Freeing is work too: dropping the last reference to a large schema's rows or entities frees
 every object in one go (~100 ms for 10,000 tables). ``release()`` empties such a list a
@@ -80,9 +80,11 @@ async def checkpoint() -> None:
     state.queue.append(ticket)
     try:
         while True:
-            if not state.pending:  # runs after everything already queued: the loop's turn
+            if not state.pending:
+                # a timer due at once: the loop runs it with the next turn's timers, after
+                # that turn's I/O callbacks and any timer that fell due during the slice
                 state.pending = True
-                loop.call_soon(_turn)
+                loop.call_later(0, _turn)
             await anyio.lowlevel.checkpoint()
             if state.turned and state.queue[0] == ticket:
                 break
