@@ -1,4 +1,4 @@
-"""``python -m benchmarks <command>``: catalog, sweep, roundtrips, scaling, lag, lag-ab, report."""
+"""``python -m benchmarks <command>``: catalog, sweep, scaling, lag, lag-ab, lag-probe, report."""
 
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def _lag(args: argparse.Namespace) -> None:
 
     baseline = Path(args.baseline) if args.baseline else None
     gc = tuple(args.gc.split(","))
-    lag(args.engine, _sizes(args.sizes), args.reps, args.threads, gc, baseline)
+    subjects = args.subjects.split(",") if args.subjects else None
+    lag(args.engine, _sizes(args.sizes), args.reps, args.threads, gc, baseline, subjects, args.tag)
 
 
 def _lag_idle(args: argparse.Namespace) -> None:
@@ -109,6 +110,18 @@ def _lag_ab(args: argparse.Namespace) -> None:
     from .lag import ab
 
     ab(Path(args.baseline), args.engine, _sizes(args.size)[0], args.pairs)
+
+
+def _lag_probe(args: argparse.Namespace) -> None:
+    from .lag_probe import held, probe
+
+    if args.held:
+        for size in _sizes(args.sizes):
+            held(size)
+        return
+    for engine in args.engine:
+        for size in _sizes(args.sizes):
+            probe(engine, size, args.subject, args.gc, args.top, args.sample, args.threads)
 
 
 def _lag_render(args: argparse.Namespace) -> None:
@@ -193,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--gc", default="default,deferred", help="default, deferred, off")
     p.add_argument("--baseline", help="measure this src directory instead (another commit's)")
+    p.add_argument("--subjects", help="stream,ingest:<sink>,... (default: every sink, stream)")
+    p.add_argument("--tag", default="", help="appended to the results file's name")
     p.set_defaults(func=_lag)
 
     p = sub.add_parser("lag-idle", help="the ticker alone: the machine's own lag")
@@ -205,6 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="40x50x12")
     p.add_argument("--pairs", type=int, default=8)
     p.set_defaults(func=_lag_ab)
+
+    p = sub.add_parser("lag-probe", help="the longest event-loop callbacks of one run, by CPU")
+    p.add_argument("--engine", action="append", choices=("postgres", "mariadb"))
+    p.add_argument("--sizes", default="2x10000x12", help="SxTxC,...")
+    p.add_argument("--subject", default="ingest:jsonl", help="stream, ingest:<sink>")
+    p.add_argument("--gc", default="off", help="default, deferred, off")
+    p.add_argument("--top", type=int, default=12)
+    p.add_argument("--sample", type=int, default=50, help="count tracked objects every N")
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--held", action="store_true", help="tracked objects of one built schema")
+    p.set_defaults(func=_lag_probe)
 
     p = sub.add_parser("lag-render", help="markdown tables of lag results")
     p.add_argument("--lag", help="results/<date>-lag.json")

@@ -116,13 +116,16 @@ def lag(
     threads: int = 4,
     gc_policies: tuple[str, ...] = ("default", "deferred"),
     baseline: Path | None = None,
+    subjects: list[str] | None = None,
+    tag: str = "",
 ) -> dict[str, Any]:
     """The lag table: every engine x size x subject x GC policy, ``reps`` interleaved reps.
 
-    With ``baseline`` (another tree's ``src``), that code is measured instead, into
-    ``results/<date>-lag-baseline.json``.
+    ``subjects``: ``stream`` and ``ingest:<sink>`` (default: every sink of ``SINKS`` and
+    ``stream``). With ``baseline`` (another tree's ``src``), that code is measured instead,
+    into ``results/<date>-lag-baseline.json``; ``tag`` is appended to the file's name.
     """
-    subjects = [f"ingest:{name}" for name in SINKS] + ["stream"]
+    subjects = subjects or [f"ingest:{name}" for name in SINKS] + ["stream"]
     configs = [
         (e, s, sub, gc) for e in engines for s in sizes for sub in subjects for gc in gc_policies
     ]
@@ -130,6 +133,7 @@ def lag(
     if baseline is None:
         snapshot = snapshot_source()  # others edit src/ meanwhile: every run measures this copy
     src = baseline or Path(snapshot["path"])  # type: ignore[index]
+    environment = _environment(snapshot)  # at the start: the load before the runs
     runs: dict[str, list[dict[str, Any]]] = {}
     for rep in range(reps):
         for engine, size, subject, gc in configs:
@@ -138,13 +142,13 @@ def lag(
             runs.setdefault(key, []).append(result)
             print(f"rep {rep} {key}: {_brief(result)}", flush=True)
     data = {
-        "environment": _environment(snapshot),
+        "environment": environment,
         "threads": threads,
         "period_ms": 5,
         "baseline": None if baseline is None else str(baseline),
         "runs": runs,
     }
-    _write("lag" if baseline is None else "lag-baseline", data)
+    _write(("lag" if baseline is None else "lag-baseline") + (f"-{tag}" if tag else ""), data)
     return data
 
 
@@ -164,6 +168,7 @@ def ab(baseline: Path, engines: list[str], size: CatalogSize, pairs: int) -> dic
     """Old (``baseline``) vs new (this tree) ``src``, alternating, ``pairs`` pairs per engine."""
     snapshot = snapshot_source()
     src = Path(snapshot["path"])
+    environment = _environment(snapshot)  # at the start: the load before the runs
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for engine in engines:
         for label, path in (("warm-up old", baseline), ("warm-up new", src)):
@@ -178,7 +183,7 @@ def ab(baseline: Path, engines: list[str], size: CatalogSize, pairs: int) -> dic
                 runs.setdefault(engine, {}).setdefault(label, []).append(result)
                 print(f"pair {pair} {engine} {label}: {_brief(result)}", flush=True)
     data = {
-        "environment": _environment(snapshot),
+        "environment": environment,
         "baseline": str(baseline),
         "catalog": size.tag,
         "threads": 4,
@@ -205,6 +210,14 @@ def _range(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({low}-{high})"
 
 
+def _loads(env: dict[str, Any], runs: Any) -> str:
+    """The 1-minute load average over the runs (each records its own), else the file's."""
+    loads = [r["load1"] for results in runs for r in results if "load1" in r]
+    if not loads:
+        return f"{env['loadavg_start'][0]:.1f}"
+    return f"{min(loads):.1f}-{max(loads):.1f} over the runs"
+
+
 def _code(data: dict[str, Any]) -> str:
     if data.get("baseline"):
         return f"the baseline's src ({data['baseline']})"
@@ -220,7 +233,7 @@ def render(lag_path: Path | None, ab_path: Path | None) -> str:
         lines += [
             f"**Loop lag**, threads {data.get('threads', '-')}, ticker {data['period_ms']} ms,"
             f" code: {_code(data)}, {env['date']},"
-            f" load average at start {env['loadavg_start'][0]:.1f} on 2 CPUs"
+            f" load average {_loads(env, data['runs'].values())} on 2 CPUs"
             " (shared with other engineers' test runs)",
             "",
             "| engine | catalog | subject | GC | reps | wall s | lag p50 ms | lag p99 ms |"
@@ -254,8 +267,9 @@ def render(lag_path: Path | None, ab_path: Path | None) -> str:
         lines += [
             f"**Cost**, catalog {data['catalog']}, threads 4, `ingest` with the jsonl sink, new"
             f" (commit {env['commit']}) against old (the branch point) alternating in fresh"
-            f" processes, {env['date']}, load average at start {env['loadavg_start'][0]:.1f} on"
-            " 2 CPUs (shared)",
+            f" processes, {env['date']}, load average"
+            f" {_loads(env, [r for sides in data['runs'].values() for r in sides.values()])}"
+            " on 2 CPUs (shared)",
             "",
             "| engine | pairs | wall new/old, median (min-max) | CPU new/old |"
             " wall old -> new s | lag max old -> new ms |",

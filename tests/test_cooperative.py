@@ -7,6 +7,7 @@ default slice it is only known to be more than one for work far longer than a sl
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from metaingest import cooperative
 from metaingest.config import parse_config
 from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.connectors.mysql import MysqlConnector, ServerInfo, _Builder, _fetch
-from metaingest.connectors.postgres import build_tables
+from metaingest.connectors.postgres import _group_columns, build_tables
 from metaingest.connectors.sql import queries
 from metaingest.entities import Database, DatabaseSchema, Table
 from metaingest.sinks.jsonl import JsonlSink
@@ -133,6 +134,32 @@ async def test_building_a_large_postgres_schema_yields_once_per_table(
     assert not issues
     assert len(tables) == BIG_TABLES + 2
     assert turns >= BIG_TABLES  # a turn for the host at (at least) every table
+    assert rows[1] == [] and rows[2] == []  # the column and constraint rows were consumed
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+async def test_postgres_column_rows_are_kept_as_untracked_tuples(
+    postgres_server: PgServer, big_db: str
+) -> None:
+    """The driver's records are tracked by the garbage collector; the tuples that replace
+    them while a schema is built are not, after their first collection."""
+    conn = await asyncpg.connect(
+        host=postgres_server.host, port=postgres_server.port, user=postgres_server.user,
+        database=big_db,
+    )  # fmt: skip
+    try:
+        rows = await conn.fetch(queries("postgres")["columns"], ["big"])
+    finally:
+        await conn.close()
+    count = len(rows)
+    assert count > BIG_TABLES * 12 and all(gc.is_tracked(row) for row in rows)
+    grouped = await _group_columns(rows)
+    assert rows == []
+    kept = [row for table in grouped.values() for row in table]
+    assert len(kept) == count and all(type(row) is tuple for row in kept)
+    gc.collect()
+    assert not any(gc.is_tracked(row) for row in kept)
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +252,26 @@ async def test_chunks_gives_every_item_in_order() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("every_checkpoint_yields")
+async def test_sort_sorts_in_slices() -> None:
+    items = [(i * 7919) % 10007 for i in range(5000)]
+    result, turns = await ticks_during(lambda: cooperative.sort(items, key=lambda x: -x, size=100))
+    assert result == sorted(items, key=lambda x: -x)
+    assert turns >= 50  # a turn between runs of 100
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 1024])
+async def test_sort_is_sorted_for_input_in_order_but_for_one_pair(size: int) -> None:
+    for n in range(2, 30):
+        for i in range(n - 1):
+            items = [(k // 2, k) for k in range(n)]  # ties on the key: the sort is stable
+            items[i], items[i + 1] = items[i + 1], items[i]
+            expected = sorted(items, key=lambda item: item[0])
+            assert await cooperative.sort(items, key=lambda item: item[0], size=size) == expected
+
+
+@pytest.mark.anyio
 async def test_checkpoint_returns_at_once_within_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
     """Within a slice nothing yields: the ticker gets no turn from 1,000 checkpoints."""
     monkeypatch.setattr(cooperative, "SLICE_SECONDS", 3600.0)
@@ -249,3 +296,36 @@ async def test_a_cancelled_caller_stops_at_the_next_checkpoint() -> None:
         await JsonlSink("unused.jsonl").write(batch)
         reached = True
     assert not reached
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("every_checkpoint_yields")
+async def test_the_loop_turns_between_any_two_slices() -> None:
+    """Three tasks doing sliced work: a plain task, queued once per turn of the loop, counts
+    the turns; no two slices (of the same task or different ones) begin in the same turn."""
+    turns = 0
+    starts: list[tuple[str, int]] = []
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            await anyio.lowlevel.checkpoint()
+            turns += 1
+
+    async def worker(name: str) -> None:
+        for _ in range(20):
+            await cooperative.checkpoint()
+            starts.append((name, turns))  # a slice begins
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        async with anyio.create_task_group() as workers:
+            for name in "abc":
+                workers.start_soon(worker, name)
+        tg.cancel_scope.cancel()
+    assert len(starts) == 60
+    at_turn = [turn for _, turn in starts]
+    assert len(set(at_turn)) == len(at_turn), at_turn  # one slice per turn at most
+    # the tasks take turns: none has two slices in a row while another one waits
+    names = [name for name, _ in starts]
+    assert all(names[i] != names[i + 1] for i in range(len(names) - 3)), names

@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
 
-_ROWS_PER_CHUNK = 256  # rows decoded between two chances for the event loop to run
+_ROWS_PER_CHUNK = 32  # rows decoded between two chances for the event loop to run (~1-5 ms)
 _KEY = "server"  # one pool key: a MySQL connection can read every schema
 _SERVER_SHARE = 0.9  # of unit_timeout: the server's bound on one statement
 _VIEW = "VIEW"
@@ -487,12 +487,16 @@ class _Builder:
         constraints = await self._constraint_rows(rows["constraints"], rows["key_columns"], visible)
         views = {_text(r["table_name"]): _text(r["definition"]) for r in rows["views"]}
         definers = {_text(r["table_name"]): _text(r["definer"]) for r in rows["views"]}
-        partitioned = partitionings(rows.get("partitions", ()), self._primary_keys(constraints))
-        json_columns = {
-            (_text(r["table_name"]), _text(r["column_name"]))
-            for r in rows.get("json_checks", ())
-            if _text(r["check_clause"]) == f"json_valid(`{_text(r['column_name'])}`)"
-        }
+        partition_rows = rows.get("partitions", ())
+        primary = await self._primary_keys(constraints) if partition_rows else {}
+        partitioned = partitionings(partition_rows, primary)
+        json_columns: set[tuple[Any, Any]] = set()
+        async for chunk in cooperative.chunks(rows.get("json_checks", [])):
+            json_columns.update(
+                (_text(r["table_name"]), _text(r["column_name"]))
+                for r in chunk
+                if _text(r["check_clause"]) == f"json_valid(`{_text(r['column_name'])}`)"
+            )
         out: list[Table] = []
         for row in rows["tables"]:
             await cooperative.checkpoint()
@@ -501,8 +505,16 @@ class _Builder:
             if name not in columns:  # every MySQL relation has a column: this one is broken
                 self._broken(fqn, name, str(_text(row["table_type"])))
                 continue
+            # each table's rows are let go once it is built, not all at the end
+            visible.pop(name, None)
+            table_columns, table_constraints = columns.pop(name), constraints.pop(name, [])
 
-            def build(row: Row = row, name: str = name) -> Table:
+            def build(
+                row: Row = row,
+                name: str = name,
+                table_columns: list[Row] = table_columns,
+                table_constraints: list[Row] = table_constraints,
+            ) -> Table:
                 kind = str(_text(row["table_type"]))
                 is_view = kind == _VIEW
                 partitioning = partitioned.get(name)
@@ -515,8 +527,8 @@ class _Builder:
                         "description": None if is_view else (_text(row["comment"]) or None),
                         # field dicts, validated into Column entities by the table's own
                         # validation: one call into pydantic per table, not one per column
-                        "columns": [self._column(name, c, json_columns) for c in columns[name]],
-                        "constraints": self._constraints(constraints.get(name, [])),
+                        "columns": [self._column(name, c, json_columns) for c in table_columns],
+                        "constraints": self._constraints(table_constraints),
                         "view_definition": (views.get(name) or None) if is_view else None,
                         "engine_table_type": None if kind in (_VIEW, _PLAIN_TABLE) else kind,
                         "owner": definers.get(name) if is_view and self.owners else None,
@@ -529,8 +541,7 @@ class _Builder:
             table = build_isolated(fqn, build, self.issues)
             if table is not None:
                 out.append(table)
-        await cooperative.checkpoint()
-        return tuple(sorted(out, key=lambda t: t.name))
+        return tuple(await cooperative.sort(out, key=lambda t: t.name))
 
     def _broken(self, fqn: str, name: str, kind: str) -> None:
         """A relation without visible columns: a warning naming it (with the server's words)."""
@@ -578,10 +589,11 @@ class _Builder:
             "invisible": True if "INVISIBLE" in extra.upper() else None,
         }
 
-    def _primary_keys(self, constraints: dict[str, list[Row]]) -> dict[str, tuple[str, ...]]:
+    async def _primary_keys(self, constraints: dict[str, list[Row]]) -> dict[str, tuple[str, ...]]:
         """Each table's primary key columns (KEY () partitioning uses them)."""
         out: dict[str, tuple[str, ...]] = {}
         for table, rows in constraints.items():
+            await cooperative.checkpoint()
             for row in rows:
                 if _text(row["constraint_type"]) == "PRIMARY KEY":
                     parts = self._keys.get((table, str(_text(row["name"])), False), [])
@@ -620,7 +632,7 @@ class _Builder:
             kind = _CONSTRAINT_TYPES[str(_text(row["constraint_type"]))]
             is_fk = kind is ConstraintType.FOREIGN_KEY
             parts = sorted(
-                self._keys.get((table, name, is_fk), []), key=lambda r: r["ordinal_position"]
+                self._keys.pop((table, name, is_fk), []), key=lambda r: r["ordinal_position"]
             )
             if not parts:
                 continue  # e.g. a functional unique index: no plain columns to name
