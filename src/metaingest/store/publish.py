@@ -24,6 +24,7 @@ import anyio
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import ClauseElement
 
 from metaingest.connectors.base import SchemaBatch
 from metaingest.deletion import Known, plan_deletions
@@ -32,10 +33,24 @@ from metaingest.errors import MetaingestError
 from metaingest.sinks.base import RunScope
 
 from . import schema
+from .bulk import Bulk
 from .content import Diff, Serialized, diff, serialize
 from .engine import Locked, describe, store_error
 from .migrate import ensure_schema
-from .rows import SUPERSEDE, UPDATE, bound, children, chunks, now
+from .rows import (
+    INSERT_CHANGE,
+    INSERT_ENTITY,
+    INSERT_VERSION,
+    LIVE_UNITS,
+    SUPERSEDE,
+    UPDATE,
+    Stored,
+    bound,
+    children,
+    content_by_fqn,
+    now,
+    stored_by_unit,
+)
 from .rows import change as change_row
 from .rows import stored as version_content
 
@@ -62,6 +77,17 @@ class _Held(NamedTuple):
     ser: Serialized
 
 
+def _current(is_view: bool, ser: Serialized, run: int | None) -> dict[str, Any]:
+    """The columns of an entity's row that every write of it sets."""
+    return {
+        "is_view": is_view,
+        "content": ser.content,
+        "content_hash": ser.content_hash,
+        "volatile_hash": ser.volatile_hash,
+        "last_written_run": run,
+    }
+
+
 def _held(unit: str, kind: str, entity: BaseModel) -> _Held:
     fqn: str = getattr(entity, "fqn")  # noqa: B009 - every entity kind has one
     is_view = getattr(entity, "table_type", None) in VIEW_TYPES
@@ -86,6 +112,7 @@ class Publisher:
         self._threshold = threshold
         self._allow = allow_mass_delete
         self._conn: AsyncConnection | None = None
+        self._bulk: Bulk | None = None  # the driver connection under _conn
         self.run_id: int | None = None
         self._started = now()
         self._service: str | None = None
@@ -159,22 +186,10 @@ class Publisher:
             raise store_error(self._url, exc) from exc
 
     async def _compare(self, conn: AsyncConnection, delivered: list[_Held]) -> None:
-        stored: dict[str, Any] = {}
-        for chunk in chunks(sorted({held.unit for held in delivered})):
-            result = await conn.execute(
-                sa.select(
-                    E.c.fqn,
-                    E.c.kind,
-                    E.c.is_view,
-                    E.c.version,
-                    E.c.content_hash,
-                    E.c.volatile_hash,
-                    E.c.missing_since_run,
-                    E.c.out_of_scope_run,
-                    E.c.deleted_run,
-                ).where(E.c.unit_fqn.in_(chunk))
-            )
-            stored.update((row.fqn, row) for row in result)
+        bulk = await self._bulk_of(conn)
+        units = sorted({held.unit for held in delivered})
+        statement = stored_by_unit(bulk.sqlite)
+        stored = {row[0]: Stored._make(row) for row in await bulk.fetch(statement, units)}
         run, at = self.run_id, now()
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -184,17 +199,14 @@ class Publisher:
         self.received += len(delivered)
         for unit, kind, fqn, is_view, ser in delivered:
             row = stored.pop(fqn, None)
-            values = {
-                "is_view": is_view,
-                "content": ser.content,
-                "content_hash": ser.content_hash,
-                "volatile_hash": ser.volatile_hash,
-                "last_written_run": run,
-            }
             if row is None:
-                values.update(fqn=fqn, service=self._service, kind=kind, unit_fqn=unit)
-                values.update(version=1, first_seen_run=run, first_seen_at=at)
-                inserts.append(values)
+                inserts.append(
+                    {
+                        **_current(is_view, ser, run),
+                        **{"fqn": fqn, "service": self._service, "kind": kind, "unit_fqn": unit},
+                        **{"version": 1, "first_seen_run": run, "first_seen_at": at},
+                    }
+                )
                 versions.append({"fqn": fqn, "version": 1, "run_id": run, **version_content(ser)})
                 changes.append(change_row(run, fqn, kind, "added", 1))
                 self.counts["added"] += 1
@@ -208,35 +220,42 @@ class Publisher:
                 )
                 changes.append(change_row(run, fqn, kind, change, version, fields=ser.content))
                 self.counts[change] += 1
-            elif (
-                row.volatile_hash == ser.volatile_hash
-                and row.missing_since_run is None
-                and row.out_of_scope_run is None
-            ):
-                self.counts["unchanged"] += 1
-                continue
             else:
                 self.counts["unchanged"] += 1
+                if (
+                    row.volatile_hash == ser.volatile_hash
+                    and row.missing_since_run is None
+                    and row.out_of_scope_run is None
+                ):
+                    continue  # the common case of a re-run: nothing to write
                 version = row.version
-            updates.append({"b_key": fqn, "b_version": version, **bound(values)})
+            updates.append(
+                {"b_key": fqn, "b_version": version, **bound(_current(is_view, ser, run))}
+            )
         for row in stored.values():  # stored under this unit, not delivered now
             if row.deleted_run is None:
                 self._missing[row.fqn] = row
         if changed:
             await self._diffs(conn, changed, changes)
-        await self._execute(conn, sa.insert(E), inserts)
+        await self._execute(conn, INSERT_ENTITY, inserts)
         await self._execute(conn, UPDATE, updates)
-        await self._execute(conn, sa.insert(schema.versions), versions)
-        await self._execute(conn, sa.insert(schema.changes), changes)
+        await self._execute(conn, INSERT_VERSION, versions)
+        await self._execute(conn, INSERT_CHANGE, changes)
+
+    async def _bulk_of(self, conn: AsyncConnection) -> Bulk:
+        if self._bulk is None:
+            self._bulk = await Bulk.of(conn)
+        return self._bulk
 
     async def _execute(
-        self, conn: AsyncConnection, statement: sa.Executable, rows: list[dict[str, Any]]
+        self, conn: AsyncConnection, statement: ClauseElement, rows: list[dict[str, Any]]
     ) -> None:
         """Run one writing statement over ``rows`` (none: nothing to do), timed."""
         if not rows:
             return
+        bulk = await self._bulk_of(conn)
         started = time.perf_counter()
-        await conn.execute(statement, rows)
+        await bulk.executemany(statement, rows)
         self.write_seconds += time.perf_counter() - started
         self.rows_written += len(rows)
 
@@ -244,10 +263,8 @@ class Publisher:
         self, conn: AsyncConnection, changed: dict[str, tuple[str, int]], rows: list[dict[str, Any]]
     ) -> None:
         """Replace each changed entity's new content (parked in ``fields``) by its diff."""
-        old: dict[str, str] = {}
-        for chunk in chunks(list(changed)):
-            result = await conn.execute(sa.select(E.c.fqn, E.c.content).where(E.c.fqn.in_(chunk)))
-            old.update((r.fqn, r.content) for r in result)
+        bulk = await self._bulk_of(conn)
+        old: dict[str, str] = dict(await bulk.fetch(content_by_fqn(bulk.sqlite), list(changed)))
         for row in rows:
             if row["fqn"] in changed and row["change"] != "added":
                 found: Diff = diff(json.loads(old[row["fqn"]]), json.loads(row["fields"]))
@@ -291,7 +308,7 @@ class Publisher:
         except sa.exc.SQLAlchemyError as exc:
             raise store_error(self._url, exc) from exc
         finally:
-            self._conn = None
+            self._conn = self._bulk = None
             with anyio.CancelScope(shield=True):
                 await self._lock.rollback()
 
@@ -302,31 +319,14 @@ class Publisher:
         not delivered is still marked missing, so that *last seen* stays true.
         """
         service = scope.service if scope is not None else self._service or ""
-        live_units = await conn.execute(
-            sa.select(E.c.unit_fqn)
-            .where(E.c.service == service, E.c.deleted_run.is_(None))
-            .distinct()
-        )
-        unread = sorted({u for (u,) in live_units} - self._units)
-        for chunk in chunks(unread):
-            result = await conn.execute(
-                sa.select(
-                    E.c.fqn,
-                    E.c.kind,
-                    E.c.is_view,
-                    E.c.version,
-                    E.c.missing_since_run,
-                    E.c.out_of_scope_run,
-                ).where(E.c.unit_fqn.in_(chunk), E.c.deleted_run.is_(None))
-            )
-            self._missing.update((row.fqn, row) for row in result)
-        live = (
-            await conn.execute(
-                sa.select(sa.func.count())
-                .select_from(E)
-                .where(E.c.service == service, E.c.deleted_run.is_(None))
-            )
-        ).scalar_one() - (self.counts["added"] + self.counts["restored"])
+        bulk = await self._bulk_of(conn)
+        live_units = dict(await bulk.fetch(LIVE_UNITS, service))  # unit -> live entities
+        unread = sorted(live_units.keys() - self._units)
+        if unread:
+            for row in await bulk.fetch(stored_by_unit(bulk.sqlite), unread):
+                if row[-1] is None:  # not deleted
+                    self._missing[row[0]] = Stored._make(row)
+        live = sum(live_units.values()) - (self.counts["added"] + self.counts["restored"])
         if scope is None:
             await self._apply(conn, (), (), ())
             return []
@@ -408,7 +408,7 @@ class Publisher:
     async def discard(self) -> None:
         """Roll back; record the run as ``discarded`` in a small transaction of its own."""
         started = self._conn is not None
-        self._conn = None
+        self._conn = self._bulk = None
         with anyio.CancelScope(shield=True):
             await self._lock.rollback()
             if not started:
