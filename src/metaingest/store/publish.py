@@ -1,15 +1,16 @@
 """One run's publish into the store: compare each batch as it arrives, commit once.
 
 The first batch takes the store's lock and opens the run's one transaction (``engine``);
-each batch is compared with what the store holds for its schema (one query per schema) and
-only what changed is written: new entities, new versions, changes. An unchanged entity costs
-a hash comparison and no write. At commit the deletions are planned by
-``metaingest.deletion`` from what the run did not deliver (read per unit not delivered),
-then the run's bookkeeping is written and the transaction commits: every change of the run
-becomes visible at once, or none does.
+batches are held serialized and compared in groups with what the store holds for their
+schemas (one statement per group) and only what changed is written: new entities, new
+versions, changes, one statement per table and group (``bulk``: on the driver connection).
+An unchanged entity costs a hash comparison and no write. At commit the deletions are
+planned by ``metaingest.deletion`` from what the run did not deliver (read in one statement
+for the units not delivered), then the run's bookkeeping is written and the transaction
+commits: every change of the run becomes visible at once, or none does.
 
-Memory holds one batch, the FQNs of the units delivered and the entities not delivered,
-never the catalog.
+Memory holds one group of batches (their JSON), the FQNs of the units delivered and the
+entities not delivered, never the catalog.
 """
 
 from __future__ import annotations
@@ -324,9 +325,9 @@ class Publisher:
         live_units = dict(await bulk.fetch(LIVE_UNITS, service))  # unit -> live entities
         unread = sorted(live_units.keys() - self._units)
         if unread:
-            for row in await bulk.fetch(stored_by_unit(bulk.sqlite), unread):
-                if row[-1] is None:  # not deleted
-                    self._missing[row[0]] = Stored._make(row)
+            for row in map(Stored._make, await bulk.fetch(stored_by_unit(bulk.sqlite), unread)):
+                if row.deleted_run is None:
+                    self._missing[row.fqn] = row
         live = sum(live_units.values()) - (self.counts["added"] + self.counts["restored"])
         if scope is None:
             await self._apply(conn, (), (), ())
