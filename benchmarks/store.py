@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -73,10 +74,14 @@ async def ratios(reps: int) -> Path:
 
         async def one(subject: str, spec: dict[str, Any], rep: int) -> dict[str, Any]:
             app = spec["config"]["source"]["application_name"]
+            load1 = os.getloadavg()[0]
             result = await measure(spec, sampler, app)
-            row = {"subject": subject, "rep": rep, **result}
+            row = {"subject": subject, "rep": rep, "load1": round(load1, 2), **result}
             rows.append(row)
-            print(f"{subject} rep {rep}: {result['wall']:.3f} s, {result['max_rss_mb']:.1f} MB")
+            print(
+                f"{subject} rep {rep}: {result['wall']:.3f} s, CPU {result['cpu']:.3f} s, "
+                f"{result['max_rss_mb']:.1f} MB, load {load1:.1f}"
+            )
             return row
 
         def spec() -> dict[str, Any]:
@@ -96,15 +101,23 @@ async def ratios(reps: int) -> Path:
     recorded = [r for r in rows if r["rep"] >= 0]
     summary: dict[str, Any] = {}
     for subject in ("sqlite-first", "sqlite-unchanged", "postgres-first", "postgres-unchanged"):
-        per_rep = []
-        for rep in range(reps):
-            base = next(r for r in recorded if r["rep"] == rep and r["subject"] == "jsonl")
-            run = next(r for r in recorded if r["rep"] == rep and r["subject"] == subject)
-            per_rep.append(run["wall"] / base["wall"])
-        summary[subject] = summarise(per_rep)
-    for subject in ("jsonl", *summary):
-        walls = [r["wall"] for r in recorded if r["subject"] == subject]
-        summary[f"{subject} wall s"] = summarise(walls)
+        for measure_, suffix in (("wall", ""), ("cpu", " cpu")):
+            per_rep = []
+            for rep in range(reps):
+                base = next(r for r in recorded if r["rep"] == rep and r["subject"] == "jsonl")
+                run = next(r for r in recorded if r["rep"] == rep and r["subject"] == subject)
+                per_rep.append(run[measure_] / base[measure_])
+            summary[subject + suffix] = summarise(per_rep)
+    for subject in (
+        "jsonl",
+        "sqlite-first",
+        "sqlite-unchanged",
+        "postgres-first",
+        "postgres-unchanged",
+    ):
+        for key, label in (("wall", "wall s"), ("cpu", "cpu s"), ("max_rss_mb", "peak RSS MB")):
+            values = [r[key] for r in recorded if r["subject"] == subject]
+            summary[f"{subject} {label}"] = summarise(values)
     data = {"environment": _environment(source), "catalog": size.tag, "threads": THREADS}
     data.update(ratios=summary, runs=rows)
     return _write("store", data)

@@ -13,11 +13,15 @@ from typing import Any
 
 import anyio
 import pytest
+import sqlalchemy as sa
 
 from metaingest.connectors.base import Unit
 from metaingest.errors import SinkError
 from metaingest.store import open_store
-from metaingest.store.engine import Locked, connect_engine
+from metaingest.store.bulk import Bulk
+from metaingest.store.engine import Locked, connect_engine, describe, store_error
+from metaingest.store.migrate import ensure_schema
+from metaingest.store.rows import INSERT_ENTITY, LIVE_UNITS, Stored, stored_by_unit
 from metaingest.workflow import Workflow
 
 from .clikit import run_cli
@@ -208,3 +212,67 @@ async def test_a_run_that_cannot_get_the_lock_fails_with_one_line(
     assert await state(store_url) == before
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "another run is publishing" in done.stderr
+
+
+async def _in_a_store(url: str, body: Any) -> None:
+    """Run ``body(bulk)`` in a locked transaction of a new store, then roll it back."""
+    engine = connect_engine(url)
+    lock = Locked(engine, url, 5)
+    conn = await lock.begin()
+    try:
+        await ensure_schema(conn, url)
+        await body(await Bulk.of(conn))
+    finally:
+        await lock.rollback()
+        await engine.dispose()
+
+
+def _entity(fqn: str, unit: str) -> dict[str, Any]:
+    return {
+        "fqn": fqn,
+        "service": "svc",
+        "kind": "table",
+        "unit_fqn": unit,
+        "is_view": False,
+        "version": 1,
+        "content": "{}",
+        "content_hash": "h",
+        "volatile_hash": "v",
+        "first_seen_run": 1,
+        "first_seen_at": "2026-01-01T00:00:00.000+00:00",
+        "last_written_run": 1,
+    }
+
+
+async def test_stored_rows_are_read_for_any_number_of_units_in_one_statement(
+    store_url: str,
+) -> None:
+    # more units than SQLite's former 999-variable limit and the former chunks of 500
+    units = [f"svc.db.s{i}" for i in range(1500)]
+    rows = [_entity(f"{unit}.t", unit) for unit in units]
+
+    async def body(bulk: Bulk) -> None:
+        await bulk.executemany(INSERT_ENTITY, rows)
+        statement = stored_by_unit(bulk.sqlite)
+        found = await bulk.fetch(statement, units[:1200])
+        assert sorted(row[0] for row in found) == sorted(f"{u}.t" for u in units[:1200])
+        assert [Stored._make(row).version for row in found] == [1] * 1200
+        assert await bulk.fetch(statement, []) == []
+        live = dict(await bulk.fetch(LIVE_UNITS, "svc"))
+        assert len(live) == 1500 and set(live.values()) == {1}
+
+    await _in_a_store(store_url, body)
+
+
+async def test_a_driver_error_on_the_bulk_path_is_one_line_naming_the_store(
+    store_url: str,
+) -> None:
+    async def body(bulk: Bulk) -> None:
+        with pytest.raises(sa.exc.DBAPIError) as caught:
+            await bulk.executemany(INSERT_ENTITY, [_entity("svc.db.s.t", "svc.db.s")] * 2)
+        message = str(store_error(store_url, caught.value))
+        assert message.startswith(f"catalog store {describe(store_url)}: ")
+        assert "unique" in message.lower() or "duplicate" in message.lower()
+        assert "\n" not in message
+
+    await _in_a_store(store_url, body)

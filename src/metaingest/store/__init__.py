@@ -4,6 +4,8 @@
 - ``engine``: engines and the locked, one-transaction write every run goes through;
 - ``content``: stored content, hashes (volatile figures excluded) and field-level diffs;
 - ``publish``: one run's compare-as-you-go publish and its safe deletions;
+- ``rows`` / ``bulk``: the rows and statements a publish writes and reads, and running them
+  on the driver connection;
 - ``queries`` / ``models``: reading (``open_store``) into frozen records;
 - ``commands`` / ``render``: ``metaingest changes``, ``history`` and ``runs``.
 

@@ -52,6 +52,9 @@ def _volatile_of(cls: type[BaseModel]) -> tuple[str, ...]:
     return tuple(sorted(VOLATILE & cls.model_fields.keys()))
 
 
+_NO_FIGURES = _digest(b"")  # the volatile hash of an entity without volatile figures
+
+
 def serialize(entity: BaseModel) -> Serialized:
     """The stored form of an entity (pydantic's own JSON; fields that are None left out)."""
     serializer = entity.__pydantic_serializer__
@@ -60,10 +63,10 @@ def serialize(entity: BaseModel) -> Serialized:
     volatile = {name: getattr(entity, name) for name in _volatile_of(type(entity))}
     if any(value is not None for value in volatile.values()):
         stable = serializer.to_json(entity, exclude_none=True, exclude=set(VOLATILE))
-        figures = json.dumps(volatile, sort_keys=True).encode()
+        figures = _digest(json.dumps(volatile, sort_keys=True).encode())
     else:
-        stable, figures = full, b""
-    return Serialized(full.decode(), _digest(stable), _digest(figures))
+        stable, figures = full, _NO_FIGURES
+    return Serialized(full.decode(), _digest(stable), figures)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,17 @@ __all__ = ["current_version", "ensure_schema"]
 
 _VERSION_KEY = "schema_version"
 
+# whether the store's own table exists (what Inspector.has_table answers, without the
+# reflection query it compiles first: this runs at the start of every run)
+_HAS_STORE = {
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'store_meta'",
+    "postgresql": "SELECT to_regclass('store_meta') IS NOT NULL",
+}
+
 
 async def current_version(conn: AsyncConnection) -> int | None:
     """The store's schema version; None when the database holds no store yet."""
-    exists = await conn.run_sync(lambda c: sa.inspect(c).has_table("store_meta"))
+    exists = (await conn.exec_driver_sql(_HAS_STORE[conn.dialect.name])).scalar()
     if not exists:
         return None
     meta = schema.store_meta

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -13,26 +14,30 @@ from pydantic import BaseModel
 from metaingest.connectors.base import SchemaBatch
 
 from . import schema
+from .bulk import any_of
 from .content import Serialized
 
 __all__ = [
-    "CHUNK",
+    "INSERT_CHANGE",
+    "INSERT_ENTITY",
+    "INSERT_VERSION",
+    "LIVE_UNITS",
     "SUPERSEDE",
     "UPDATE",
+    "Stored",
     "bound",
     "change",
     "children",
-    "chunks",
+    "content_by_fqn",
     "now",
     "stored",
+    "stored_by_unit",
 ]
 
 E = schema.entities
 
 # entity classes a batch may carry, by OpenMetadata's entity kind
 _KINDS = {"Table": "table", "StoredProcedure": "storedProcedure"}
-# at most this many values in one IN (...) list
-CHUNK = 500
 
 
 def now() -> str:
@@ -51,11 +56,44 @@ def children(batch: SchemaBatch) -> Iterator[tuple[str, BaseModel]]:
                     yield kind, item
 
 
-def chunks(items: list[str]) -> Iterator[list[str]]:
-    """``items`` in lists of at most CHUNK."""
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
+class Stored(NamedTuple):
+    """What a comparison needs of a stored entity (``stored_by_unit``'s columns)."""
 
+    fqn: str
+    kind: str
+    is_view: bool
+    version: int
+    content_hash: str
+    volatile_hash: str
+    missing_since_run: int | None
+    out_of_scope_run: int | None
+    deleted_run: int | None
+
+
+@cache
+def stored_by_unit(sqlite: bool) -> sa.Select[Any]:
+    """``Stored`` rows of every entity (deleted ones too) of the units bound as a list."""
+    columns = [E.c[name] for name in Stored._fields]
+    return sa.select(*columns).where(any_of(E.c.unit_fqn, "units", sqlite))
+
+
+@cache
+def content_by_fqn(sqlite: bool) -> sa.Select[Any]:
+    """The FQN and current content of the entities bound as a list."""
+    return sa.select(E.c.fqn, E.c.content).where(any_of(E.c.fqn, "fqns", sqlite))
+
+
+# each unit of a service with live entities, and how many (bound: the service)
+LIVE_UNITS = (
+    sa.select(E.c.unit_fqn, sa.func.count())
+    .where(E.c.service == sa.bindparam("service"), E.c.deleted_run.is_(None))
+    .group_by(E.c.unit_fqn)
+)
+
+# inserts: Bulk.executemany compiles them for the columns the rows carry
+INSERT_ENTITY = sa.insert(E)
+INSERT_VERSION = sa.insert(schema.versions)
+INSERT_CHANGE = sa.insert(schema.changes)
 
 # an entity's new state (its key and values bound as b_<column>)
 UPDATE = (
