@@ -142,3 +142,22 @@ def mysql_counter(server: MysqlServer, users: list[str]) -> Any:
             conn.close()
 
     return feed
+
+
+def mysql_wait_gone(server: MysqlServer, user: str, within: float = 5.0) -> int:
+    """Wait until the server lists no session of ``user`` (a client's quit is processed by
+    the server after the client returns); the sessions still listed after ``within`` s."""
+    conn = server.connect()
+    try:
+        deadline = time.monotonic() + within
+        with conn.cursor() as cur:
+            while True:
+                cur.execute(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s", (user,)
+                )
+                (count,) = cur.fetchone()
+                if count == 0 or time.monotonic() > deadline:
+                    return int(count)
+                time.sleep(0.01)
+    finally:
+        conn.close()

@@ -23,7 +23,14 @@ from metaingest.workflow import Workflow
 
 from .conftest import MysqlServer, PgServer, unique_name
 from .faultproxy import FaultProxy
-from .fleetkit import Sampler, mysql_catalog, mysql_counter, pg_catalog, pg_counter
+from .fleetkit import (
+    Sampler,
+    mysql_catalog,
+    mysql_counter,
+    mysql_wait_gone,
+    pg_catalog,
+    pg_counter,
+)
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -263,6 +270,8 @@ async def test_a_fleet_on_dask_writes_the_local_bytes_with_every_cap_held(
     executor = {"type": "dask", "address": cluster.scheduler_address}
     sink = {"type": "jsonl", "path": str(tmp_path / "dask.jsonl")}
     on_dask = parse_config({"sources": fleet, "sink": sink, "executor": executor}, env={})
+    # the local run's sessions end on the server after its client returned: count only ours
+    assert mysql_wait_gone(mysql_server, user) == 0
     pg_sampler = Sampler(pg_counter(postgres_server, [app]))
     maria_sampler = Sampler(mysql_counter(mysql_server, [user]))
     watch = Watch(cluster.scheduler)
