@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,20 @@ async def run(config: WorkflowConfig, hook: Hook | None = None) -> Report:
     connector = Hooked(config, hook) if hook is not None else None
     with anyio.fail_after(45):
         return await Workflow(config, connector=connector).run()
+
+
+@contextmanager
+def pg_databases(server: PgServer, count: int, script: str) -> Iterator[list[str]]:
+    """``count`` new databases, each set up by ``script``, in name order; dropped after."""
+    names: list[str] = []
+    try:
+        for _ in range(count):
+            names.append(server.create_database())
+            anyio.run(pg_execute, server, names[-1], script)
+        yield sorted(names)
+    finally:
+        for name in names:
+            server.drop_database(name)
 
 
 async def pg_execute(server: PgServer, database: str, script: str) -> None:

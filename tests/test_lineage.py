@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from benchmarks.catalog import CatalogSize, ddl_for_schema
+from benchmarks.lineage import DEPENDS
 from metaingest.config import parse_config
 from metaingest.entities import Table
 from metaingest.lineage import parse
@@ -186,21 +187,6 @@ async def test_postgres_parsed_edges_stay_inside_the_dependency_records(
         assert all(edge.startswith(f"pg.{pg_database}.public.t.") for edge in column.upstream)
 
 
-_DEPENDS = """
-SELECT vn.nspname AS view_schema, v.relname AS view_name, rn.nspname AS ref_schema,
-       r.relname AS ref_name, a.attname AS ref_column
-FROM pg_class v
-JOIN pg_namespace vn ON vn.oid = v.relnamespace
-JOIN pg_rewrite rw ON rw.ev_class = v.oid
-JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
-    AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid AND d.refobjsubid > 0
-JOIN pg_class r ON r.oid = d.refobjid
-JOIN pg_namespace rn ON rn.oid = r.relnamespace
-JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-WHERE v.relkind IN ('v', 'm')
-"""
-
-
 @pytest.mark.postgres
 async def test_benchmark_view_shapes_stay_inside_the_dependency_records(
     postgres_server: PgServer, pg_database: str, tmp_path: Path
@@ -216,7 +202,7 @@ async def test_benchmark_view_shapes_stay_inside_the_dependency_records(
     assert [i for i in issues if "lineage" in i.message] == []
     assert len(views) == 3 * 7
     async with pg_side(postgres_server, pg_database) as conn:
-        rows = await conn.fetch(_DEPENDS)
+        rows = await conn.fetch(DEPENDS)
     recorded: dict[str, set[str]] = {}
     for row in rows:
         view = f"pg.{pg_database}.{row['view_schema']}.{row['view_name']}"

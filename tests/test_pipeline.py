@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from metaingest.config import WorkflowConfig
@@ -19,7 +18,7 @@ from metaingest.errors import EmptyRunError
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer, unique_name
-from .faultkit import config_of, pg_execute, run, run_with_namespace_locked
+from .faultkit import config_of, pg_databases, run, run_with_namespace_locked
 from .wrappers import Delegating
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
@@ -44,15 +43,8 @@ COUNT = (
 @pytest.fixture(scope="module")
 def tenants(postgres_server: PgServer) -> Iterator[list[str]]:
     """Five small databases, in name order."""
-    names: list[str] = []
-    try:
-        for _ in range(DATABASES):
-            names.append(postgres_server.create_database())
-            anyio.run(pg_execute, postgres_server, names[-1], SCRIPT)
-        yield sorted(names)
-    finally:
-        for name in names:
-            postgres_server.drop_database(name)
+    with pg_databases(postgres_server, DATABASES, SCRIPT) as names:
+        yield names
 
 
 def config(

@@ -27,7 +27,7 @@ from metaingest.report import Report
 from metaingest.workflow import Workflow
 
 from .conftest import PgServer, unique_name
-from .faultkit import config_of, pg_execute, pg_side, pg_wait_gone
+from .faultkit import config_of, pg_databases, pg_execute, pg_side, pg_wait_gone
 from .test_postgres_concurrency import Sampler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
@@ -72,15 +72,8 @@ SCHEMAS = 7 + SMALL  # public, a, b, c, d, e, big and the small ones
 @pytest.fixture(scope="module")
 def grouped_dbs(postgres_server: PgServer) -> Iterator[list[str]]:
     """Two databases holding the same schemas."""
-    names: list[str] = []
-    try:
-        for _ in range(2):
-            names.append(postgres_server.create_database())
-            anyio.run(pg_execute, postgres_server, names[-1], SCRIPT)
-        yield sorted(names)
-    finally:
-        for name in names:
-            postgres_server.drop_database(name)
+    with pg_databases(postgres_server, 2, SCRIPT) as names:
+        yield names
 
 
 class Rounds(PostgresConnector):
