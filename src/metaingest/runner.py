@@ -135,7 +135,6 @@ class Runner:
         self._fatal: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
         self._feed: Feed = _Units(())
-        self._grouping = remote is None and isinstance(connector, GroupExtractor)
 
     @property
     def fatal(self) -> BaseException | None:
@@ -154,10 +153,12 @@ class Runner:
         """
         self._t0 = self._clock()
         if isinstance(units, Sequence):
-            # small schemas of one database read in one round, when the connector can
-            single = [(unit,) for unit in units]
-            groups = plan_groups(self._connector, units, self._threads) if self._grouping else None
-            feed: Feed = _Units(groups or single)
+            # small schemas of one database read in one round, when the connector can (in
+            # process only: a remote executor runs one unit per task)
+            if self._remote is None:
+                feed: Feed = _Units(plan_groups(self._connector, units, self._threads))
+            else:
+                feed = _Units([(unit,) for unit in units])
         else:
             feed = units
         self._feed = feed
