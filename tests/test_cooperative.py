@@ -8,6 +8,7 @@ default slice it is only known to be more than one for work far longer than a sl
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,12 @@ from metaingest import cooperative
 from metaingest.config import parse_config
 from metaingest.connectors.base import SchemaBatch, Unit
 from metaingest.connectors.mysql import MysqlConnector, ServerInfo, _Builder, _fetch
-from metaingest.connectors.postgres import _group_columns, build_tables
+from metaingest.connectors.postgres import (
+    READ_SIZE,
+    PostgresConnector,
+    _group_columns,
+    build_tables,
+)
 from metaingest.connectors.sql import queries
 from metaingest.entities import Database, DatabaseSchema, Table
 from metaingest.sinks.jsonl import JsonlSink
@@ -160,6 +166,48 @@ async def test_postgres_column_rows_are_kept_as_untracked_tuples(
     assert len(kept) == count and all(type(row) is tuple for row in kept)
     gc.collect()
     assert not any(gc.is_tracked(row) for row in kept)
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+async def test_postgres_reads_hand_the_driver_at_most_read_size_bytes(
+    postgres_server: PgServer, big_db: str
+) -> None:
+    """asyncpg decodes every row of a socket read in one callback: the connector's
+    connections read at most ``READ_SIZE`` bytes at a time, so a large result is decoded
+    over many loop passes and the host's tasks run between them. The host here is busy
+    (each of its turns holds the thread 1 ms), so the rows pile up in the socket between
+    two reads: without the cap a read would take up to 256 KiB of them at once."""
+    sink = {"type": "jsonl", "path": "unused.jsonl"}
+    config = parse_config({"source": postgres_server.source(big_db), "sink": sink})
+    connector = PostgresConnector(config.source)
+    rows_wanted = 2048
+    payload = rows_wanted * 1024  # bytes of row values alone
+    turns = 0
+
+    async def busy_host() -> None:
+        nonlocal turns
+        while True:
+            await anyio.lowlevel.checkpoint()
+            time.sleep(0.001)  # noqa: ASYNC251  # the busy host, on purpose
+            turns += 1
+
+    database = Database(name=big_db, service="pg")
+    async with (
+        connector,
+        anyio.create_task_group() as tg,
+        connector.connection(database) as conn,
+    ):
+        assert conn._transport.max_size == READ_SIZE
+        tg.start_soon(busy_host)
+        await anyio.lowlevel.checkpoint()
+        turns = 0
+        rows = await conn.fetch(
+            "SELECT repeat('x', 1024) FROM generate_series(1, $1::int)", rows_wanted
+        )
+        tg.cancel_scope.cancel()
+    assert len(rows) == rows_wanted
+    assert turns >= payload // READ_SIZE - 1  # at least one host turn per read
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,7 @@ class PostgresConnector:
     async def _open(self, database: str) -> Any:
         source = self.source
         try:
-            return await self._asyncpg.connect(
+            connection = await self._asyncpg.connect(
                 host=source.host,
                 port=source.port,
                 user=source.username,
@@ -148,6 +148,8 @@ class PostgresConnector:
             )
         except self._source_errors as exc:
             raise self._source_error(database, exc) from exc
+        _bound_reads(connection)
+        return connection
 
     def _server_settings(self) -> dict[str, str]:
         settings = {
@@ -377,6 +379,25 @@ def view_dependencies(unit: Unit, rows: Iterable[_Row]) -> dict[str, Dependencie
         view: Dependencies(frozenset(refs), frozenset(columns[view]))
         for view, refs in relations.items()
     }
+
+
+# the most bytes one socket read hands asyncpg (asyncio's selector transports read 256 KiB)
+READ_SIZE = 32 * 1024
+
+
+def _bound_reads(connection: Any) -> None:
+    """Cap how much of a result asyncpg decodes in one event-loop callback.
+
+    asyncpg decodes every complete row of a socket read in the callback that received it:
+    a 256 KiB read of column rows is about 2,500 records, several milliseconds during which
+    the host's loop runs nothing else. asyncio's selector transports read ``max_size`` bytes
+    at a time (an instance attribute, read on every read); at 32 KiB a callback decodes about
+    300 rows and the next read waits for the next loop pass. Other transports (uvloop's) have
+    no such attribute and are left as they are.
+    """
+    transport = getattr(connection, "_transport", None)
+    if transport is not None and isinstance(getattr(transport, "max_size", None), int):
+        transport.max_size = READ_SIZE
 
 
 async def _alive(connection: Any) -> bool:
