@@ -9,6 +9,12 @@ import sys
 
 from .catalog import CatalogSize
 
+SHAPES = ("std", "dbs", "schemas")
+SHAPE_HELP = (
+    "std: the SxTxC catalog; dbs: 60 databases x 2 schemas x 10 tables (PostgreSQL); "
+    "schemas: 1000 small schemas (benchmarks/tenants.py)"
+)
+
 
 def _size(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schemas", type=int, default=40)
@@ -21,6 +27,19 @@ def _catalog(args: argparse.Namespace) -> None:
     from . import catalog
 
     size = CatalogSize(args.schemas, args.tables, args.columns)
+    if args.shape != "std":  # issue 15's multi-tenant shapes (benchmarks/tenants.py)
+        from . import tenants
+
+        for engine in args.engine:
+            if args.drop and engine == "postgres":
+                asyncio.run(tenants.drop_postgres())
+            elif args.drop:
+                tenants.drop_mariadb()
+            if args.drop:
+                print(f"{engine}: dropped the tenant shapes")
+            else:
+                tenants.build(engine, args.shape)
+        return
     for engine in args.engine:
         if args.drop:
             if engine == "postgres":
@@ -54,6 +73,12 @@ def _sweep(args: argparse.Namespace) -> None:
 
     size = CatalogSize(args.schemas, args.tables, args.columns)
     latencies = [float(x) for x in args.latencies.split(",")]
+    if args.shape != "std":  # threads 1, 4, 8 on a multi-tenant shape (benchmarks/tenants.py)
+        from .tenants import run_sweep
+
+        for engine in args.engine:
+            run_sweep(engine, args.shape, args.reps, latencies, args.catalog_only)
+        return
     for engine in args.engine:
         asyncio.run(sweep(engine, size, args.reps, _ints(args.threads), latencies))
 
@@ -159,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drop", action="store_true", help="drop this size's catalog")
     p.add_argument("--all", action="store_true", help="with --drop: every mi_bench_* object")
     p.add_argument("--sqlite-dir", default="/tmp")
+    p.add_argument("--shape", choices=SHAPES, default="std", help=SHAPE_HELP)
     p.set_defaults(func=_catalog)
 
     p = sub.add_parser("sweep", help="threads x latency sweep, fresh process per run")
@@ -167,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", default="1,2,4,8")
     p.add_argument("--latencies", default="0,2", help="ms added each way; 0 = direct")
+    p.add_argument("--shape", choices=SHAPES, default="std", help=SHAPE_HELP)
+    p.add_argument("--catalog-only", action="store_true", help="no lineage, no routines")
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("roundtrips", help="count protocol turns per catalog shape")

@@ -420,8 +420,8 @@ async def build_postgres(size: CatalogSize, seed: int = 0) -> float:
             ddl = ddl_for_schema("postgres", size, i, seed)
             # One batch is one transaction: its locks (several per table) must fit the
             # server's shared lock table, so a large schema goes in slices of statements.
-            for start in range(0, len(ddl), _PG_BATCH):
-                await conn.execute(";\n".join(ddl[start : start + _PG_BATCH]))
+            for first in range(0, len(ddl), _PG_BATCH):
+                await conn.execute(";\n".join(ddl[first : first + _PG_BATCH]))
     finally:
         await conn.close()
     return time.perf_counter() - start

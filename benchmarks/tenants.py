@@ -271,8 +271,6 @@ def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(args: Any) -> None:
     """``python -m benchmarks tenants``: build, sweep or drop the tenant shapes."""
-    import json
-
     if args.catalog_only:
         OPTIONS.update(include_lineage=False, include_stored_procedures=False)
     if args.drop:
@@ -291,23 +289,44 @@ def main(args: Any) -> None:
         raise SystemExit("--shape std is for an A/B run (--baseline) only")
     for engine in args.engine:
         for name in args.shape:
-            shape = SHAPES[name]
             if engine == "mariadb" and name == "dbs":
                 continue  # MariaDB has no databases above schemas: its shape is "schemas"
-            if engine == "mariadb":
-                shape = Shape("schemas", (), 1000, 3, 5, False)
             if args.build:
-                seconds = (
-                    asyncio.run(build_postgres(shape))
-                    if engine == "postgres"
-                    else build_mariadb(shape)
-                )
-                print(f"{engine} {name}: built in {seconds:.1f} s", flush=True)
-                continue
-            data = asyncio.run(sweep(engine, shape, args.reps, [0.0, args.latency]))
-            stamp = time.strftime("%Y-%m-%d")
-            tag = f"{engine}-{name}" + ("-catalog-only" if args.catalog_only else "")
-            path = Path(__file__).parent / "results" / f"{stamp}-tenants-{tag}.json"
-            path.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
-            print(json.dumps(data["ratios"], indent=1))
-            print(f"wrote {path}")
+                build(engine, name)
+            else:
+                run_sweep(engine, name, args.reps, [0.0, args.latency], args.catalog_only)
+
+
+def shape_for(engine: str, name: str) -> Shape:
+    """The shape ``name`` as built on ``engine`` (MariaDB's schemas are its databases)."""
+    if engine == "mariadb":
+        if name != "schemas":
+            raise SystemExit("MariaDB has no databases above schemas: its shape is 'schemas'")
+        return Shape("schemas", (), 1000, 3, 5, False)
+    return SHAPES[name]
+
+
+def build(engine: str, name: str) -> float:
+    """Build one shape on one engine (dropping it first); prints and returns seconds."""
+    shape = shape_for(engine, name)
+    seconds = asyncio.run(build_postgres(shape)) if engine == "postgres" else build_mariadb(shape)
+    print(f"{engine} {name}: built in {seconds:.1f} s", flush=True)
+    return seconds
+
+
+def run_sweep(
+    engine: str, name: str, reps: int, latencies: list[float], catalog_only: bool
+) -> Path:
+    """Sweep one shape, write ``results/<date>-tenants-<engine>-<shape>[-catalog-only].json``."""
+    import json
+
+    if catalog_only:
+        OPTIONS.update(include_lineage=False, include_stored_procedures=False)
+    data = asyncio.run(sweep(engine, shape_for(engine, name), reps, latencies))
+    stamp = time.strftime("%Y-%m-%d")
+    tag = f"{engine}-{name}" + ("-catalog-only" if catalog_only else "")
+    path = Path(__file__).parent / "results" / f"{stamp}-tenants-{tag}.json"
+    path.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
+    print(json.dumps(data["ratios"], indent=1))
+    print(f"wrote {path}")
+    return path
