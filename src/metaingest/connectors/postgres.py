@@ -314,23 +314,32 @@ class PostgresConnector:
             batch,
             dialect="postgres",
             catalog=unit.database.name,
-            fetch=partial(self._relation_columns, connection, unit.database),
+            fetch=partial(
+                self._relation_columns, connection, unit.database, _outside(rows.depends)
+            ),
             dependencies=view_dependencies(unit, rows.depends),
         )
 
     async def _relation_columns(
-        self, connection: Any, database: Database, keys: Sequence[tuple[str, str, str]]
+        self,
+        connection: Any,
+        database: Database,
+        known: Mapping[tuple[str, str], Sequence[str]],
+        keys: Sequence[tuple[str, str, str]],
     ) -> list[Relation]:
-        """Columns of relations that views read outside their schema, in one query."""
+        """Columns of relations that views read outside their schema: those the dependency
+        records brought (``known``, normally all of them), the rest in one query."""
         here = [(db, name) for catalog, db, name in keys if catalog == database.name]
-        if not here:
-            return []
-        rows = await connection.fetch(
-            self._sql["relation_columns"], [k[0] for k in here], [k[1] for k in here]
-        )
-        grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for row in rows:
-            grouped[(row["schema_name"], row["name"])].append(row["column_name"])
+        grouped: dict[tuple[str, str], Sequence[str]] = {k: known[k] for k in here if k in known}
+        missing = [k for k in here if k not in known]
+        if missing:
+            rows = await connection.fetch(
+                self._sql["relation_columns"], [k[0] for k in missing], [k[1] for k in missing]
+            )
+            fetched: dict[tuple[str, str], list[str]] = defaultdict(list)
+            for row in rows:
+                fetched[(row["schema_name"], row["name"])].append(row["column_name"])
+            grouped.update(fetched)
         return [
             Relation(
                 build_fqn(database.service, database.name, schema, name),
@@ -362,6 +371,15 @@ class PostgresConnector:
         """Check with one cheap query that the schema's catalog can be read."""
         if await connection.fetchval(self._sql["probe"], unit.schema.name) is None:
             raise LookupError(f"schema {unit.schema.name!r} not found")
+
+
+def _outside(rows: Iterable[_Row]) -> dict[tuple[str, str], Sequence[str]]:
+    """(schema, name) -> columns of each relation outside the schema its views read."""
+    return {
+        (row["ref_schema"], row["ref_name"]): row["ref_columns"]
+        for row in rows
+        if row["ref_columns"] is not None
+    }
 
 
 def view_dependencies(unit: Unit, rows: Iterable[_Row]) -> dict[str, Dependencies]:

@@ -347,11 +347,22 @@ WHERE n.nspname = $1;
 -- What each view and materialized view of the schema reads, as the server records it: the
 -- dependencies of its rewrite rule on relations (ref_column NULL) and on their columns
 -- (refobjsubid > 0), across schemas. A view's rule also depends on the view itself: left out.
+-- A relation outside the view's schema comes with all its columns (ref_columns, on one of
+-- its rows per schema), which lineage needs (a `*`, an unqualified name), so that no query
+-- per schema asks for them. (A view's rule records the columns it reads, and the relation
+-- itself only when it reads none of them: there is no one row per relation to put them on.)
 WITH rel AS (
     {schema_relations}
 )
 SELECT v.relname AS view_name, rn.nspname AS ref_schema, r.relname AS ref_name,
-    a.attname AS ref_column, rel.schema_name
+    a.attname AS ref_column, rel.schema_name,
+    CASE WHEN rn.nspname <> rel.schema_name AND row_number() OVER (
+        PARTITION BY rel.schema_name, r.oid ORDER BY v.relname, d.refobjsubid
+    ) = 1 THEN ARRAY(
+        SELECT ra.attname::text FROM pg_catalog.pg_attribute AS ra
+        WHERE ra.attrelid = r.oid AND ra.attnum > 0 AND NOT ra.attisdropped
+        ORDER BY ra.attnum
+    ) END AS ref_columns
 FROM rel
 JOIN pg_catalog.pg_class AS v ON v.oid = rel.oid AND v.relkind IN ('v', 'm')
 JOIN pg_catalog.pg_rewrite AS rw
