@@ -16,6 +16,10 @@ list the server's live entities under what this run read completely, plan, and s
 nothing at all past the mass-delete fail-safe. A fleet's run gives one scope per source that
 was read (each its own service, its own fail-safe); a service without a scope (a source that
 failed) has nothing deleted.
+
+With ``lineage_only`` (OpenMetadata's lineage pipeline, which assumes its metadata pipeline
+ran first) ``write`` PUTs nothing and only keeps the views' lineage; ``commit`` sends it with
+every id, views' and upstreams' alike, looked up by name, and deletes nothing.
 """
 
 from __future__ import annotations
@@ -145,6 +149,9 @@ class Pusher:
 
     async def write(self, batch: SchemaBatch) -> None:
         """PUT the batch's parents (once each), its schema, then its tables and procedures."""
+        if self.config.lineage_only:
+            self._keep_lineage(batch)
+            return
         database = batch.database
         self._delivered.update((database.fqn, batch.schema.fqn))
         ok = True
@@ -158,7 +165,7 @@ class Pusher:
         children: list[tuple[str, Entity]] = [("tables", t) for t in batch.tables]
         children += [("storedProcedures", p) for p in getattr(batch, "procedures", ())]
         self._delivered.update(entity.fqn for _, entity in children)
-        self._lineage += [(t.fqn, t.lineage) for t in batch.tables if t.lineage is not None]
+        self._keep_lineage(batch)
         results: list[bool] = []
 
         async def one(collection: str, entity: Entity) -> None:
@@ -171,6 +178,9 @@ class Pusher:
         if not (ok and all(results)) and not already:
             self.report.units_partial += 1  # on the server only in part: not a success
 
+    def _keep_lineage(self, batch: SchemaBatch) -> None:
+        self._lineage += [(t.fqn, t.lineage) for t in batch.tables if t.lineage is not None]
+
     async def _put_service(self, service: str) -> bool:
         source_type = self._per_service.get(service, (None, True))[0]
         service_type = SERVICE_TYPES.get(source_type or "", self.service_type)
@@ -178,8 +188,10 @@ class Pusher:
 
     async def commit(self, *scopes: RunScope) -> None:
         """Send the views' lineage, then soft-delete, by the shared rules and per service
-        (one scope each), what this run no longer saw."""
+        (one scope each), what this run no longer saw (``lineage_only``: nothing)."""
         await self._push_lineage()
+        if self.config.lineage_only:
+            return
         for scope in scopes:
             await self._delete(scope)
 
