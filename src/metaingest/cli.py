@@ -436,7 +436,10 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
             what = f"{config.source.type} source"
             if config.sources is not None:
                 what = f"{len(config.sources)} sources"
-            print(f"{args.config}: ok ({what}, {config.sink.type} sink)")
+            sink = f"{config.sink.type} sink"
+            if getattr(config.sink, "lineage_only", False):
+                sink += ": lineage only"  # it sends views' lineage and nothing else
+            print(f"{args.config}: ok ({what}, {sink})")
             return EXIT_OK
         if args.command == "test-connection":
             return _test_connection(args)
