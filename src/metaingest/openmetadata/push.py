@@ -233,13 +233,20 @@ class Pusher:
 
     async def _push_lineage(self) -> None:
         """``PUT /v1/lineage`` per view and upstream relation, once both exist on the server:
-        ids come from this run's PUTs, or by name for relations outside the run."""
+        ids come from this run's PUTs, or by name (each FQN once) for the others."""
+        ends = ("fromEntity", "toEntity")
+        requests = [(view, r) for view, lineage in self._lineage for r in lineage.requests(view)]
+        wanted = {r["edge"][end]["fullyQualifiedName"] for _, r in requests for end in ends}
+        # looked up before any edge is sent: edges sharing an end would look it up each
+        async with anyio.create_task_group() as tg:
+            for fqn in sorted(wanted - self._ids.keys()):
+                tg.start_soon(self._look_up, fqn)
 
         async def one(view: str, request: dict[str, Any]) -> None:
             edge = dict(request["edge"])
-            for end in ("fromEntity", "toEntity"):
+            for end in ends:
                 fqn = edge[end]["fullyQualifiedName"]
-                entity_id = await self._id_of(fqn)
+                entity_id = self._ids.get(fqn)
                 if entity_id is None:
                     message = f"lineage: {fqn} is not on the OpenMetadata server: edge left out"
                     self.report.add_issue("warning", view, message)
@@ -255,21 +262,18 @@ class Pusher:
             self.lineage_edges += 1
 
         async with anyio.create_task_group() as tg:
-            for view, lineage in self._lineage:
-                for request in lineage.requests(view):
-                    tg.start_soon(one, view, request)
+            for view, request in requests:
+                tg.start_soon(one, view, request)
 
-    async def _id_of(self, fqn: str) -> str | None:
-        """A table's id: from this run's PUT, else ``GET /v1/tables/name/{fqn}`` (cached)."""
-        if fqn not in self._ids:
-            async with self._limit:
-                try:
-                    found = await self.client.get_by_name("tables", fqn)
-                except ApiError:
-                    found = {}
-            entity_id = found.get("id")
-            self._ids[fqn] = entity_id if isinstance(entity_id, str) else None
-        return self._ids[fqn]
+    async def _look_up(self, fqn: str) -> None:
+        """Keep a table's id from ``GET /v1/tables/name/{fqn}`` (None: not on the server)."""
+        async with self._limit:
+            try:
+                found = await self.client.get_by_name("tables", fqn)
+            except ApiError:
+                found = {}
+        entity_id = found.get("id")
+        self._ids[fqn] = entity_id if isinstance(entity_id, str) else None
 
     async def _live(self, scope: RunScope) -> dict[str, tuple[_Live, bool]]:
         """The server's live entities under what this run may delete in."""
