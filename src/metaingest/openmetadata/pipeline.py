@@ -146,8 +146,8 @@ _OFF_BY_METAINGEST = {
     # names upstreams in the view's own service only: edges to elsewhere are missing, never wrong
     "processCrossDatabaseLineage": "upstreams in other services are not looked for; ignored",
     "enableTempTableLineage": "Snowflake temporary tables are not read; ignored",
-    # OpenMetadata skips views whose lineage it processed before; metaingest sends every view's
-    # edges again, as upserts: the same edges on the server, at more requests
+    # OpenMetadata processes lineage incrementally (what changed since its last run); metaingest
+    # sends every view's edges again, as upserts: the same edges on the server, more requests
     "incrementalLineageProcessing": "every view's lineage is sent on each run (the same "
     "edges, as upserts); ignored",
 }
@@ -170,10 +170,10 @@ def map_lineage_pipeline(
         )
     _threads(section, source)
     if section.get("overrideViewLineage", False).value:
-        # an error, not a warning: OpenMetadata would first delete the views' existing lineage,
-        # so an upstream dropped from a view's definition would lose its edge; metaingest only
-        # adds and updates edges, and ignoring the key would keep the stale edge the file asked
-        # to remove
+        # an error, not a warning: the file asks to override the views' existing lineage on
+        # the server (an upstream dropped from a view's definition loses its edge); metaingest
+        # only adds and updates edges, so ignoring the key would keep edges the file asked to
+        # replace
         raise section.fail(
             "overrideViewLineage",
             "true is not implemented: metaingest adds and updates view lineage edges and "
@@ -197,17 +197,21 @@ def map_lineage_pipeline(
     for key, why in _OFF_BY_METAINGEST.items():
         if section.get(key, False).value:
             section.warn(key, why)
+    # a warning: without stored procedure lineage it has nothing to select
     if section.has("storedProcedureFilterPattern"):
         section.warn(
             "storedProcedureFilterPattern",
             "applies to stored procedure lineage, which is not implemented; ignored",
         )
+    # a warning: another parser finds the same kind of edges; metaingest's are never guesses
     if section.has("queryParserConfig"):
         section.warn(
             "queryParserConfig",
             "metaingest parses view definitions with sqlglot (checked against the catalog's "
             "dependency records where the engine has them); ignored",
         )
+    # a warning: with no limit a slow definition is parsed, not skipped: more lineage, never
+    # wrong lineage; the cost is time
     if section.has("parsingTimeoutLimit"):
         section.warn("parsingTimeoutLimit", "a view's parsing has no time limit; ignored")
     _filters(kind, section, source, _LINEAGE_FILTERS)
