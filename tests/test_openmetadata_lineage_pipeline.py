@@ -189,9 +189,11 @@ async def test_the_command_line_runs_a_lineage_file_and_names_what_it_ignores(
     )
     out = tmp_path / "report.json"
     result = await anyio.to_thread.run_sync(
-        lambda: run_cli("ingest", "-c", str(lineage), "-q", "--report", str(out))
+        lambda: run_cli("ingest", "-c", str(lineage), "--report", str(out))
     )
     assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == f"wrote the OpenMetadata server {om.url} (view lineage only)"
     for key in ("processQueryLineage", "processStoredProcedureLineage", "resultLimit"):
         assert f"source.sourceConfig.config.{key}: " in result.stderr
     assert json.loads(out.read_text(encoding="utf-8"))["issues"] == []

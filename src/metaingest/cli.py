@@ -360,7 +360,8 @@ def _target(config: WorkflowConfig) -> str:
     if config.sink.type == "jsonl":
         return str(config.sink.path)
     if config.sink.type == "metadata-rest":
-        return f"the OpenMetadata server {config.sink.host_port}"
+        only = " (view lineage only)" if config.sink.lineage_only else ""
+        return f"the OpenMetadata server {config.sink.host_port}{only}"
     from metaingest.store.engine import describe
 
     return f"the catalog store {describe(config.sink.url)}"
