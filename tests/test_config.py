@@ -97,6 +97,30 @@ def test_postgres_url_is_split_and_secret() -> None:
             },
             "source: give either database or databases, not both",
         ),
+        (
+            {
+                "source": {"type": "postgres"},
+                "sink": {"type": "metadata-rest", "host_port": "h", "lineage_only": True},
+            },
+            "source.include_lineage: false leaves sink.lineage_only nothing to send",
+        ),
+        (
+            {
+                "source": {"type": "postgres", "include_lineage": True, "include_views": False},
+                "sink": {"type": "metadata-rest", "host_port": "h", "lineage_only": True},
+            },
+            "source.include_views: false leaves sink.lineage_only nothing to send",
+        ),
+        (
+            {
+                "sources": [
+                    {"type": "postgres", "include_lineage": True},
+                    {"type": "mysql"},
+                ],
+                "sink": {"type": "metadata-rest", "host_port": "h", "lineage_only": True},
+            },
+            "sources[1].include_lineage: false leaves sink.lineage_only nothing to send",
+        ),
     ],
 )
 def test_bad_documents(doc: dict[str, Any], message: str) -> None:

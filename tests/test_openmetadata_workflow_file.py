@@ -279,3 +279,144 @@ def test_cli_convert_and_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.stderr.strip().splitlines()[-1] == (
         "metaingest: error: source.sourceConfig.config.threads: must be >= 1"
     )
+
+
+def lineage_file(**pipeline: Any) -> dict[str, Any]:
+    """TYPICAL as a DatabaseLineage file: its sourceConfig.config is ``pipeline`` (None drops)."""
+    config = {"type": "DatabaseLineage", **pipeline}
+    return variant(**{PIPE: {k: v for k, v in config.items() if v is not None}})
+
+
+QUIET = {"processQueryLineage": False, "processStoredProcedureLineage": False}
+
+
+def test_a_lineage_pipeline_is_a_lineage_only_run_of_the_same_source(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    doc = lineage_file(threads=4, schemaFilterPattern={"excludes": ["^tmp_"]}, **QUIET)
+    with caplog.at_level(logging.WARNING, logger="metaingest.openmetadata"):
+        config = load_config(write(tmp_path, doc), env=ENV)
+    # nothing left over but the loggerLevel TYPICAL sets
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["workflowConfig.loggerLevel"]
+    source, sink = config.source, config.sink
+    assert isinstance(source, PostgresSource) and isinstance(sink, MetadataRestSinkConfig)
+    assert (source.service_name, source.database, source.threads) == ("pg_prod", "sales", 4)
+    assert source.include_lineage and source.include_views  # processViewLineage: true by default
+    assert not source.include_stored_procedures  # nothing in a lineage run reads them
+    assert sink.lineage_only
+    assert sink.host_port == "http://openmetadata:8585/api"
+    schemas = Filter.from_config(source.schema_filter)
+    assert not schemas("TMP_x") and not schemas("pg_catalog") and schemas("public")
+    # the metadata pipeline is unchanged: no lineage, every entity
+    metadata = load_config(write(tmp_path, TYPICAL), env=ENV)
+    assert not metadata.source.include_lineage
+    assert isinstance(metadata.sink, MetadataRestSinkConfig) and not metadata.sink.lineage_only
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "expected"),
+    [
+        (
+            {"processViewLineage": False},
+            "source.sourceConfig.config.processViewLineage: false leaves nothing to run",
+        ),
+        (
+            {"processViewLineage": False, "processQueryLineage": True},
+            "source.sourceConfig.config.processViewLineage: false leaves nothing to run",
+        ),
+        (
+            {"overrideViewLineage": True},
+            "source.sourceConfig.config.overrideViewLineage: true is not implemented",
+        ),
+        # the metadata pipeline's keys are not the lineage pipeline's: its schema refuses them
+        (
+            {"markDeletedTables": True},
+            "source.sourceConfig.config: unknown key ('markDeletedTables' was unexpected)",
+        ),
+        ({"threads": 0}, "source.sourceConfig.config.threads: 0 is less than the minimum of 1"),
+    ],
+)
+def test_a_lineage_file_with_nothing_to_run_or_an_unsafe_key_is_one_line(
+    tmp_path: Path, pipeline: dict[str, Any], expected: str
+) -> None:
+    path = write(tmp_path, lineage_file(**pipeline))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env=ENV)
+    assert str(caught.value).startswith(expected), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_lineage_keys_not_implemented_are_warnings_naming_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    doc = lineage_file(
+        processStoredProcedureLineage=True,  # processQueryLineage unset: true by default
+        queryLogDuration=3,
+        resultLimit=50,
+        filterCondition="query_text NOT LIKE '%tmp%'",
+        parsingTimeoutLimit=10,
+        queryParserConfig={"type": "SqlFluff"},
+        processCrossDatabaseLineage=True,
+        crossDatabaseServiceNames=["other"],
+        incrementalLineageProcessing=True,
+        storedProcedureFilterPattern={"includes": ["^load_"]},
+        # what metaingest does anyway: accepted quietly
+        overrideViewLineage=False,
+        enableTempTableLineage=False,
+        processViewLineage=True,
+    )
+    with caplog.at_level(logging.WARNING, logger="metaingest.openmetadata"):
+        config = load_config(write(tmp_path, doc), env=ENV)
+    messages = {r.getMessage().split(": ", 1)[0]: r.getMessage() for r in caplog.records}
+    where = "source.sourceConfig.config."
+    assert set(messages) == {
+        *(
+            where + key
+            for key in (
+                "processQueryLineage",
+                "processStoredProcedureLineage",
+                "queryLogDuration",
+                "resultLimit",
+                "filterCondition",
+                "parsingTimeoutLimit",
+                "queryParserConfig",
+                "processCrossDatabaseLineage",
+                "crossDatabaseServiceNames",
+                "incrementalLineageProcessing",
+                "storedProcedureFilterPattern",
+            )
+        ),
+        "workflowConfig.loggerLevel",
+    }
+    assert "(true by default)" in messages[where + "processQueryLineage"]
+    assert "(true by default)" not in messages[where + "processStoredProcedureLineage"]
+    assert config.source.stored_procedure_filter.includes == []  # not mapped: nothing reads it
+
+
+def test_cli_validate_and_convert_a_lineage_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, lineage_file(**QUIET))
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    result = run_cli("validate", "-c", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"{path}: ok (postgres source, metadata-rest sink: lineage only)"
+    )
+    result = run_cli("convert", str(path))
+    assert result.returncode == 0, result.stderr
+    native = yaml.safe_load(result.stdout)
+    assert native["source"]["include_lineage"] is True
+    assert native["sink"]["lineage_only"] is True
+    assert "mark_deleted_tables" not in native["sink"]
+    assert parse_config(native, env=ENV) == load_config(path, env=ENV)
+    result = run_cli("validate", "-c", str(write(tmp_path, lineage_file(processViewLineage=False))))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "metaingest: error: source.sourceConfig.config.processViewLineage: false leaves nothing"
+        )
+    )

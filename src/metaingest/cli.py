@@ -360,7 +360,8 @@ def _target(config: WorkflowConfig) -> str:
     if config.sink.type == "jsonl":
         return str(config.sink.path)
     if config.sink.type == "metadata-rest":
-        return f"the OpenMetadata server {config.sink.host_port}"
+        only = " (view lineage only)" if config.sink.lineage_only else ""
+        return f"the OpenMetadata server {config.sink.host_port}{only}"
     from metaingest.store.engine import describe
 
     return f"the catalog store {describe(config.sink.url)}"
@@ -436,7 +437,10 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
             what = f"{config.source.type} source"
             if config.sources is not None:
                 what = f"{len(config.sources)} sources"
-            print(f"{args.config}: ok ({what}, {config.sink.type} sink)")
+            sink = f"{config.sink.type} sink"
+            if getattr(config.sink, "lineage_only", False):
+                sink += ": lineage only"  # it sends views' lineage and nothing else
+            print(f"{args.config}: ok ({what}, {sink})")
             return EXIT_OK
         if args.command == "test-connection":
             return _test_connection(args)

@@ -356,6 +356,12 @@ class MetadataRestSinkConfig(_Strict):
     mark_deleted_databases: bool = Field(
         default=False, description="Soft-delete databases gone from the service's listing."
     )
+    lineage_only: bool = Field(
+        default=False,
+        description="Send views' lineage only (OpenMetadata's lineage pipeline): every id looked "
+        "up by FQN on the server; no entity PUT, no deletion (`mark_deleted_*` do not apply). "
+        "Needs `include_lineage` and `include_views` on the source.",
+    )
 
 
 SinkConfig = Annotated[
@@ -438,6 +444,20 @@ class WorkflowConfig(_Strict):
         for index, name in enumerate(names):
             if name in names[:index]:
                 raise ValueError(f"sources[{index}].service_name: {name!r} is used twice")
+        return self
+
+    @model_validator(mode="after")
+    def _lineage_to_send(self) -> WorkflowConfig:
+        if not getattr(self.sink, "lineage_only", False):
+            return self
+        sources = self.sources or [self.source]
+        for index, source in enumerate(sources):
+            where = "source" if self.sources is None else f"sources[{index}]"
+            for key in ("include_lineage", "include_views"):
+                if not getattr(source, key):
+                    raise ValueError(
+                        f"{where}.{key}: false leaves sink.lineage_only nothing to send"
+                    )
         return self
 
     def with_threads(self, threads: int) -> WorkflowConfig:

@@ -1,5 +1,9 @@
 """Map ``source.sourceConfig.config`` and ``workflowConfig`` onto metaingest's keys.
 
+Two pipeline types: ``DatabaseMetadata`` (``map_pipeline``) and ``DatabaseLineage``
+(``map_lineage_pipeline``: view lineage only, sent by a ``lineage_only`` sink). Both share
+``threads`` and the filter patterns.
+
 Filter patterns keep OpenMetadata's semantics: each regex is applied with ``re.match``
 (anchored at the start, not the end) and case-insensitively (its ingestion code passes
 ``re.IGNORECASE``), so each pattern is written as ``(?i)<pattern>``; a name must match one
@@ -19,7 +23,7 @@ from metaingest.errors import ConfigError
 if TYPE_CHECKING:
     from .workflow_file import Section
 
-__all__ = ["map_pipeline", "map_server"]
+__all__ = ["map_lineage_pipeline", "map_pipeline", "map_server"]
 
 _FLAGS = {
     "includeTables": "include_tables",
@@ -40,6 +44,7 @@ _FILTERS = {
     "tableFilterPattern": "table_filter",
     "storedProcedureFilterPattern": "stored_procedure_filter",
 }
+_LINEAGE_FILTERS = {k: v for k, v in _FILTERS.items() if k != "storedProcedureFilterPattern"}
 _SYSTEM_SCHEMAS = {
     "postgres": ("^pg_catalog$", "^information_schema$", "^pg_toast", "^pg_temp_"),
     "mysql": ("^mysql$", "^information_schema$", "^performance_schema$", "^sys$"),
@@ -78,25 +83,19 @@ def _only_schema(kind: str, name: str, schema_filter: dict[str, Any] | None) -> 
     return out
 
 
-def map_pipeline(kind: str, section: Section, source: dict[str, Any], sink: dict[str, Any]) -> None:
-    """Fill ``source`` and ``sink`` from the DatabaseMetadata pipeline config."""
+def _threads(section: Section, source: dict[str, Any]) -> None:
+    """``type`` and ``threads``, as both pipelines map them."""
     section.get("type")
     threads = section.get("threads")
     if threads.value is not None:
         source["threads"] = threads.out
-    for key, native in _FLAGS.items():
-        if section.has(key):
-            source[native] = section.get(key).out
-    for key, native in _DELETES.items():
-        if section.has(key):
-            sink[native] = section.get(key).out
-    if section.get("useFqnForFiltering", False).value:
-        raise section.fail(
-            "useFqnForFiltering",
-            "filtering on fully qualified names is not supported; write the patterns against "
-            "names (with false)",
-        )
-    for key, native in _FILTERS.items():
+
+
+def _filters(
+    kind: str, section: Section, source: dict[str, Any], filters: dict[str, str] = _FILTERS
+) -> None:
+    """The filter patterns, as both pipelines map them."""
+    for key, native in filters.items():
         pattern = _filter(section, key)
         if pattern is None:
             continue
@@ -109,6 +108,24 @@ def map_pipeline(kind: str, section: Section, source: dict[str, Any], sink: dict
     only = source.pop("_only_schema", None)
     if only is not None:
         source["schema_filter"] = _only_schema(kind, only, source.get("schema_filter"))
+
+
+def map_pipeline(kind: str, section: Section, source: dict[str, Any], sink: dict[str, Any]) -> None:
+    """Fill ``source`` and ``sink`` from the DatabaseMetadata pipeline config."""
+    _threads(section, source)
+    for key, native in _FLAGS.items():
+        if section.has(key):
+            source[native] = section.get(key).out
+    for key, native in _DELETES.items():
+        if section.has(key):
+            sink[native] = section.get(key).out
+    if section.get("useFqnForFiltering", False).value:
+        raise section.fail(
+            "useFqnForFiltering",
+            "filtering on fully qualified names is not supported; write the patterns against "
+            "names (with false)",
+        )
+    _filters(kind, section, source)
     if section.get("overrideMetadata", False).value:
         section.warn(
             "overrideMetadata",
@@ -117,6 +134,87 @@ def map_pipeline(kind: str, section: Section, source: dict[str, Any], sink: dict
         )
     if section.get("includeTags", False).value:
         section.warn("includeTags", "tags are not extracted; ignored")
+    section.warn_rest()
+
+
+# Lineage keys that only tune reading query logs (processQueryLineage); ignoring them changes
+# nothing metaingest sends.
+_QUERY_LOG_KEYS = ("queryLogDuration", "queryLogFilePath", "resultLimit", "filterCondition")
+# Lineage toggles whose false is what metaingest does: silent when false, a warning when true.
+_OFF_BY_METAINGEST = {
+    # OpenMetadata looks for upstreams in crossDatabaseServiceNames' services too; metaingest
+    # names upstreams in the view's own service only: edges to elsewhere are missing, never wrong
+    "processCrossDatabaseLineage": "upstreams in other services are not looked for; ignored",
+    "enableTempTableLineage": "Snowflake temporary tables are not read; ignored",
+    # OpenMetadata processes lineage incrementally (what changed since its last run); metaingest
+    # sends every view's edges again, as upserts: the same edges on the server, more requests
+    "incrementalLineageProcessing": "every view's lineage is sent on each run (the same "
+    "edges, as upserts); ignored",
+}
+
+
+def map_lineage_pipeline(
+    kind: str, section: Section, source: dict[str, Any], sink: dict[str, Any]
+) -> None:
+    """Fill ``source`` and ``sink`` from the DatabaseLineage pipeline config: view lineage only.
+
+    OpenMetadata's lineage pipeline assumes its metadata pipeline ran first: the run reads the
+    source with view lineage on and the sink sends lineage only (``lineage_only``), every id
+    looked up by FQN on the server; it writes no entity and deletes nothing.
+    """
+    if not section.get("processViewLineage", True).value:
+        raise section.fail(
+            "processViewLineage",
+            "false leaves nothing to run: metaingest's lineage pipeline sends view lineage only "
+            "(query and stored procedure lineage are not implemented)",
+        )
+    _threads(section, source)
+    if section.get("overrideViewLineage", False).value:
+        # an error, not a warning: the file asks to override the views' existing lineage on
+        # the server (an upstream dropped from a view's definition loses its edge); metaingest
+        # only adds and updates edges, so ignoring the key would keep edges the file asked to
+        # replace
+        raise section.fail(
+            "overrideViewLineage",
+            "true is not implemented: metaingest adds and updates view lineage edges and "
+            "removes none (write false)",
+        )
+    source["include_lineage"] = True
+    source["include_stored_procedures"] = False  # nothing in a lineage run uses them
+    sink["lineage_only"] = True
+    # On by default: a file that leaves them unset asks for them, so they warn unset too. A
+    # warning, not an error: the view edges sent are right, the query ones are missing.
+    for key, what in (
+        ("processQueryLineage", "lineage from query logs"),
+        ("processStoredProcedureLineage", "stored procedure lineage"),
+    ):
+        if section.get(key, True).value:
+            default = "" if section.has(key) else " (true by default)"
+            section.warn(key, f"{what} is not implemented; view lineage only{default}")
+    for key in _QUERY_LOG_KEYS:
+        if section.has(key):
+            section.warn(key, "tunes query lineage, which is not implemented; ignored")
+    for key, why in _OFF_BY_METAINGEST.items():
+        if section.get(key, False).value:
+            section.warn(key, why)
+    # a warning: without stored procedure lineage it has nothing to select
+    if section.has("storedProcedureFilterPattern"):
+        section.warn(
+            "storedProcedureFilterPattern",
+            "applies to stored procedure lineage, which is not implemented; ignored",
+        )
+    # a warning: another parser finds the same kind of edges; metaingest's are never guesses
+    if section.has("queryParserConfig"):
+        section.warn(
+            "queryParserConfig",
+            "metaingest parses view definitions with sqlglot (checked against the catalog's "
+            "dependency records where the engine has them); ignored",
+        )
+    # a warning: with no limit a slow definition is parsed, not skipped: more lineage, never
+    # wrong lineage; the cost is time
+    if section.has("parsingTimeoutLimit"):
+        section.warn("parsingTimeoutLimit", "a view's parsing has no time limit; ignored")
+    _filters(kind, section, source, _LINEAGE_FILTERS)
     section.warn_rest()
 
 

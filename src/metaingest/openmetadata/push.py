@@ -16,6 +16,10 @@ list the server's live entities under what this run read completely, plan, and s
 nothing at all past the mass-delete fail-safe. A fleet's run gives one scope per source that
 was read (each its own service, its own fail-safe); a service without a scope (a source that
 failed) has nothing deleted.
+
+With ``lineage_only`` (OpenMetadata's lineage pipeline, which assumes its metadata pipeline
+ran first) ``write`` PUTs nothing and only keeps the views' lineage; ``commit`` sends it with
+every id, views' and upstreams' alike, looked up by name, and deletes nothing.
 """
 
 from __future__ import annotations
@@ -145,6 +149,9 @@ class Pusher:
 
     async def write(self, batch: SchemaBatch) -> None:
         """PUT the batch's parents (once each), its schema, then its tables and procedures."""
+        if self.config.lineage_only:
+            self._keep_lineage(batch)
+            return
         database = batch.database
         self._delivered.update((database.fqn, batch.schema.fqn))
         ok = True
@@ -158,7 +165,7 @@ class Pusher:
         children: list[tuple[str, Entity]] = [("tables", t) for t in batch.tables]
         children += [("storedProcedures", p) for p in getattr(batch, "procedures", ())]
         self._delivered.update(entity.fqn for _, entity in children)
-        self._lineage += [(t.fqn, t.lineage) for t in batch.tables if t.lineage is not None]
+        self._keep_lineage(batch)
         results: list[bool] = []
 
         async def one(collection: str, entity: Entity) -> None:
@@ -171,6 +178,9 @@ class Pusher:
         if not (ok and all(results)) and not already:
             self.report.units_partial += 1  # on the server only in part: not a success
 
+    def _keep_lineage(self, batch: SchemaBatch) -> None:
+        self._lineage += [(t.fqn, t.lineage) for t in batch.tables if t.lineage is not None]
+
     async def _put_service(self, service: str) -> bool:
         source_type = self._per_service.get(service, (None, True))[0]
         service_type = SERVICE_TYPES.get(source_type or "", self.service_type)
@@ -178,8 +188,10 @@ class Pusher:
 
     async def commit(self, *scopes: RunScope) -> None:
         """Send the views' lineage, then soft-delete, by the shared rules and per service
-        (one scope each), what this run no longer saw."""
+        (one scope each), what this run no longer saw (``lineage_only``: nothing)."""
         await self._push_lineage()
+        if self.config.lineage_only:
+            return
         for scope in scopes:
             await self._delete(scope)
 
@@ -221,13 +233,20 @@ class Pusher:
 
     async def _push_lineage(self) -> None:
         """``PUT /v1/lineage`` per view and upstream relation, once both exist on the server:
-        ids come from this run's PUTs, or by name for relations outside the run."""
+        ids come from this run's PUTs, or by name (each FQN once) for the others."""
+        ends = ("fromEntity", "toEntity")
+        requests = [(view, r) for view, lineage in self._lineage for r in lineage.requests(view)]
+        wanted = {r["edge"][end]["fullyQualifiedName"] for _, r in requests for end in ends}
+        # looked up before any edge is sent: edges sharing an end would look it up each
+        async with anyio.create_task_group() as tg:
+            for fqn in sorted(wanted - self._ids.keys()):
+                tg.start_soon(self._look_up, fqn)
 
         async def one(view: str, request: dict[str, Any]) -> None:
             edge = dict(request["edge"])
-            for end in ("fromEntity", "toEntity"):
+            for end in ends:
                 fqn = edge[end]["fullyQualifiedName"]
-                entity_id = await self._id_of(fqn)
+                entity_id = self._ids.get(fqn)
                 if entity_id is None:
                     message = f"lineage: {fqn} is not on the OpenMetadata server: edge left out"
                     self.report.add_issue("warning", view, message)
@@ -243,21 +262,18 @@ class Pusher:
             self.lineage_edges += 1
 
         async with anyio.create_task_group() as tg:
-            for view, lineage in self._lineage:
-                for request in lineage.requests(view):
-                    tg.start_soon(one, view, request)
+            for view, request in requests:
+                tg.start_soon(one, view, request)
 
-    async def _id_of(self, fqn: str) -> str | None:
-        """A table's id: from this run's PUT, else ``GET /v1/tables/name/{fqn}`` (cached)."""
-        if fqn not in self._ids:
-            async with self._limit:
-                try:
-                    found = await self.client.get_by_name("tables", fqn)
-                except ApiError:
-                    found = {}
-            entity_id = found.get("id")
-            self._ids[fqn] = entity_id if isinstance(entity_id, str) else None
-        return self._ids[fqn]
+    async def _look_up(self, fqn: str) -> None:
+        """Keep a table's id from ``GET /v1/tables/name/{fqn}`` (None: not on the server)."""
+        async with self._limit:
+            try:
+                found = await self.client.get_by_name("tables", fqn)
+            except ApiError:
+                found = {}
+        entity_id = found.get("id")
+        self._ids[fqn] = entity_id if isinstance(entity_id, str) else None
 
     async def _live(self, scope: RunScope) -> dict[str, tuple[_Live, bool]]:
         """The server's live entities under what this run may delete in."""

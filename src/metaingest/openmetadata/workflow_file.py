@@ -3,7 +3,8 @@
 A file of that shape (``source.serviceConnection`` or a top-level ``workflowConfig``) is
 validated against OpenMetadata's official JSON Schemas first (one line naming the key path),
 then mapped onto metaingest's own workflow document (``connection.py`` maps the source's
-connection, ``pipeline.py`` the source config). A key metaingest does not implement is
+connection, ``pipeline.py`` the source config: the ``DatabaseMetadata`` pipeline, or the
+``DatabaseLineage`` one as a view-lineage-only run). A key metaingest does not implement is
 never ignored silently: it is a warning naming the key, or an error where ignoring it would
 be unsafe (an auth type or TLS mode the source cannot do).
 
@@ -36,6 +37,11 @@ CONNECTIONS = {
     "sqlite": "entity/services/connections/database/sqliteConnection.json",
 }
 WORKFLOW = "metadataIngestion/workflow.json"
+# sourceConfig.config.type -> (its schema, its name in messages)
+PIPELINES = {
+    "DatabaseMetadata": ("metadataIngestion/databaseServiceMetadataPipeline.json", "metadata"),
+    "DatabaseLineage": ("metadataIngestion/databaseServiceQueryLineagePipeline.json", "lineage"),
+}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -136,8 +142,8 @@ def _check_keys(doc: dict[str, Any], allowed: Mapping[str, Any], where: str) -> 
             raise ConfigError(f"{where + '.' if where else ''}{key}: unknown key")
 
 
-def _validate(doc: dict[str, Any]) -> str:
-    """Validate the file against the official schemas; return the source type."""
+def _validate(doc: dict[str, Any]) -> tuple[str, str]:
+    """Validate the file against the official schemas; return the source and pipeline types."""
     from . import schema  # jsonschema is imported only for a file of OpenMetadata's shape
 
     workflow = schema.document(WORKFLOW)
@@ -170,29 +176,25 @@ def _validate(doc: dict[str, Any]) -> str:
         raise ConfigError("source.sourceConfig.config: required key is missing")
     _check_keys(pipeline, {"config": None}, "source.sourceConfig")
     pipeline_type = pipeline["config"].get("type", "DatabaseMetadata")
-    if pipeline_type != "DatabaseMetadata":
+    if pipeline_type not in PIPELINES:
         raise ConfigError(
-            f"source.sourceConfig.config.type: metaingest runs the DatabaseMetadata pipeline "
-            f"only (got {pipeline_type!r})"
+            f"source.sourceConfig.config.type: metaingest runs the {' and '.join(PIPELINES)} "
+            f"pipelines only (got {pipeline_type!r})"
         )
-    schema.check(
-        "metadataIngestion/databaseServiceMetadataPipeline.json",
-        pipeline["config"],
-        "source.sourceConfig.config",
-    )
+    schema.check(PIPELINES[pipeline_type][0], pipeline["config"], "source.sourceConfig.config")
     if "sink" in doc:
         schema.check(f"{WORKFLOW}#/definitions/sink", doc["sink"], "sink")
     schema.check(f"{WORKFLOW}#/definitions/workflowConfig", doc["workflowConfig"], "workflowConfig")
-    return kind
+    return kind, pipeline_type
 
 
 def map_workflow_file(data: dict[str, Any], resolve: Callable[[Any], Any]) -> Mapped:
     """Validate an OpenMetadata workflow document and map it onto metaingest's own."""
     from .connection import map_connection
-    from .pipeline import map_pipeline, map_server
+    from .pipeline import map_lineage_pipeline, map_pipeline, map_server
 
     resolved = resolve(data)
-    kind = _validate(resolved)
+    kind, pipeline_type = _validate(resolved)
     mapped = Mapped({})
     top = Section(data, resolved, "", mapped)
     source_section = top.section("source")
@@ -206,7 +208,10 @@ def map_workflow_file(data: dict[str, Any], resolve: Callable[[Any], Any]) -> Ma
     connection = source_section.section("serviceConnection").section("config")
     map_connection(kind, connection, source)
     pipeline = source_section.section("sourceConfig").section("config")
-    map_pipeline(kind, pipeline, source, sink)
+    if pipeline_type == "DatabaseLineage":
+        map_lineage_pipeline(kind, pipeline, source, sink)
+    else:
+        map_pipeline(kind, pipeline, source, sink)
     sink_section = top.section("sink")
     sink_type = sink_section.get("type").value
     if sink_type is not None and sink_type != "metadata-rest":
@@ -215,7 +220,8 @@ def map_workflow_file(data: dict[str, Any], resolve: Callable[[Any], Any]) -> Ma
         )
     sink_section.section("config").warn_rest()
     map_server(top.section("workflowConfig"), sink, settings)
-    top.warn_rest(lambda key: "not used by the metadata pipeline; ignored")
+    label = PIPELINES[pipeline_type][1]
+    top.warn_rest(lambda key: f"not used by the {label} pipeline; ignored")
     mapped.native = {"source": source, "sink": sink}
     if settings:
         mapped.native["workflow"] = settings

@@ -5,7 +5,8 @@ token is a ConfigError: exit 2); ``write`` PUTs each batch as it arrives (create
 an upsert of what was read correctly); ``set_scope`` + ``aclose(commit=True)`` apply
 ``mark_deleted_*``; ``aclose(commit=False)`` deletes nothing. A fleet (``sources:``) gives
 one scope per source that was read: each service's deletions follow its own scope, and a
-service without one (its source failed) has nothing deleted.
+service without one (its source failed) has nothing deleted. With ``lineage_only`` it sends
+the views' lineage at commit and nothing else: no entity PUT, no deletion.
 """
 
 from __future__ import annotations
