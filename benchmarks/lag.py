@@ -46,7 +46,50 @@ SINKS: dict[str, Callable[[Path], dict[str, Any]]] = {
         "path": str(d / "out.jsonl"),
         "format": "openmetadata",
     },
+    "catalog-sqlite": lambda d: {"type": "catalog", "url": f"sqlite+aiosqlite:///{d}/store.db"},
+    # a new store database per run (``_PREPARE``): every run is a first run
+    "catalog-postgres": lambda d: {"type": "catalog", "url": STORE_URL},
+    # the stand-in OpenMetadata API in its own process, started at first use
+    "metadata-rest": lambda d: {
+        "type": "metadata-rest",
+        "host_port": _stand_in().url,
+        "jwt_token": "bench-token",
+    },
 }
+STORE_DB = "mi_bench_lag_store"
+STORE_URL = f"postgresql+asyncpg://{PG['user']}@{PG['host']}:{PG['port']}/{STORE_DB}"
+_STAND_IN: list[Any] = []
+
+
+def _stand_in() -> Any:
+    if not _STAND_IN:
+        import atexit
+
+        from .om_push import StandIn
+
+        server = StandIn(0.0)
+        atexit.register(server.stop)
+        _STAND_IN.append(server)
+    return _STAND_IN[0]
+
+
+def _fresh_store() -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def recreate() -> None:
+        conn = await asyncpg.connect(database="postgres", **PG)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{STORE_DB}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{STORE_DB}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(recreate())
+
+
+_PREPARE: dict[str, Callable[[], None]] = {"ingest:catalog-postgres": _fresh_store}
 
 
 def _source(engine: str, size: CatalogSize, threads: int) -> dict[str, Any]:
@@ -95,6 +138,8 @@ def _once(
     engine: str, size: CatalogSize, subject: str, threads: int, src: Path, gc: str = "default"
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="mi_bench_lag_"))
+    if subject in _PREPARE:
+        _PREPARE[subject]()
     try:
         return _child({**_spec(engine, size, subject, threads, work), "gc": gc}, src)
     finally:

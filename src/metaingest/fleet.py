@@ -40,6 +40,7 @@ from .errors import ConfigError, MetaingestError
 from .executors.select import open_executor
 from .observe import Progress, ProgressObserver
 from .plan import Plan
+from .preload import preload
 from .redact import Redactor, secrets_of
 from .report import Report, SourceSummary
 from .sinks import CheckedSink, OpenableSink, ScopedSink, Sink, create_sink
@@ -120,6 +121,8 @@ class Fleet:
         Like ``Workflow.run``: the sink is checked before anything connects, raises one
         exception of ``metaingest.errors``, and is closed without commit unless published.
         """
+        if self._sink is None:
+            await preload(self.config)
         sink = self._sink or create_sink(self.config.sink, self.config.workflow)
         self._t0 = time.perf_counter()
         buffer = max(source.threads for source in self.sources)

@@ -34,6 +34,7 @@ from .hints import describe_source
 from .observe import Progress, ProgressObserver, ProgressTracker
 from .pipeline import DiscoveryFeed
 from .plan import DiscoveredDatabase, DiscoveredUnit, Plan, empty_message
+from .preload import preload
 from .redact import Redactor
 from .report import Report
 from .runner import Runner
@@ -439,6 +440,8 @@ class Workflow:
         ``metaingest.errors``; whatever the sink raises arrives as a ``SinkError``.
         """
         self._start()
+        if self._sink is None:
+            await preload(self.config)
         sink = self._sink or create_sink(self.config.sink, self.config.workflow)
         with single_error():
             if isinstance(sink, CheckedSink):
@@ -524,6 +527,7 @@ async def ingest(
     Into ``sink``, else the config's sink; ``client``: a ``distributed.Client`` to run the
     units on (the dask executor).
     """
+    await preload(config)  # the driver's and the sink's imports, off the loop's thread
     if config.sources is not None:
         from .fleet import Fleet
 

@@ -25,9 +25,10 @@ every id, views' and upstreams' alike, looked up by name, and deletes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
@@ -44,6 +45,7 @@ from .client import ApiError, OpenMetadataClient
 __all__ = ["SERVICE_TYPES", "Pusher"]
 
 log = logging.getLogger("metaingest.openmetadata")
+T = TypeVar("T")
 
 SERVICE_TYPES = {
     "postgres": "Postgres",
@@ -168,12 +170,10 @@ class Pusher:
         self._keep_lineage(batch)
         results: list[bool] = []
 
-        async def one(collection: str, entity: Entity) -> None:
-            results.append(await self._put(collection, entity))
+        async def one(child: tuple[str, Entity]) -> None:
+            results.append(await self._put(*child))
 
-        async with anyio.create_task_group() as tg:
-            for collection, entity in children:
-                tg.start_soon(one, collection, entity)
+        await self._each(children, one)
         already = any(issue.level == "error" for issue in batch.issues)  # counted by the workflow
         if not (ok and all(results)) and not already:
             self.report.units_partial += 1  # on the server only in part: not a success
@@ -200,12 +200,16 @@ class Pusher:
         if not live:
             return
         known = [Known(fqn, item.kind, is_view) for fqn, (item, is_view) in live.items()]
-        plan = plan_deletions(
-            scope,
-            known,
-            self._delivered,
-            threshold=self.settings.delete_threshold,
-            allow_mass_delete=self.settings.allow_mass_delete,
+        # pure, and O(entities on the server): a worker thread's work, not the loop's
+        plan = await anyio.to_thread.run_sync(
+            partial(
+                plan_deletions,
+                scope,
+                known,
+                self._delivered,
+                threshold=self.settings.delete_threshold,
+                allow_mass_delete=self.settings.allow_mass_delete,
+            )
         )
         for where, message in plan.warnings:
             self.report.add_issue("warning", where, message)
@@ -226,10 +230,21 @@ class Pusher:
             log.info("%s: soft-deleted (%s)", fqn, item.kind, extra={"fqn": fqn})
 
         for depth in sorted({fqn_depth(fqn) for fqn, _ in doomed}, reverse=True):
-            async with anyio.create_task_group() as tg:
-                for fqn, item in doomed:
-                    if fqn_depth(fqn) == depth:
-                        tg.start_soon(delete, fqn, item)
+            await self._each([d for d in doomed if fqn_depth(d[0]) == depth], lambda d: delete(*d))
+
+    async def _each(self, items: Sequence[T], call: Callable[[T], Awaitable[None]]) -> None:
+        """``call`` on every item, in order, by ``concurrency`` workers taking them from one
+        iterator: a task per item would spawn 10,000 tasks in one go (one stall of the loop,
+        and their memory) for a large schema."""
+        pending = iter(items)
+
+        async def worker() -> None:
+            for item in pending:
+                await call(item)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(self.config.concurrency, len(items))):
+                tg.start_soon(worker)
 
     async def _push_lineage(self) -> None:
         """``PUT /v1/lineage`` per view and upstream relation, once both exist on the server:
@@ -238,11 +253,10 @@ class Pusher:
         requests = [(view, r) for view, lineage in self._lineage for r in lineage.requests(view)]
         wanted = {r["edge"][end]["fullyQualifiedName"] for _, r in requests for end in ends}
         # looked up before any edge is sent: edges sharing an end would look it up each
-        async with anyio.create_task_group() as tg:
-            for fqn in sorted(wanted - self._ids.keys()):
-                tg.start_soon(self._look_up, fqn)
+        await self._each(sorted(wanted - self._ids.keys()), self._look_up)
 
-        async def one(view: str, request: dict[str, Any]) -> None:
+        async def one(item: tuple[str, dict[str, Any]]) -> None:
+            view, request = item
             edge = dict(request["edge"])
             for end in ends:
                 fqn = edge[end]["fullyQualifiedName"]
@@ -261,9 +275,7 @@ class Pusher:
                     return
             self.lineage_edges += 1
 
-        async with anyio.create_task_group() as tg:
-            for view, request in requests:
-                tg.start_soon(one, view, request)
+        await self._each(requests, one)
 
     async def _look_up(self, fqn: str) -> None:
         """Keep a table's id from ``GET /v1/tables/name/{fqn}`` (None: not on the server)."""

@@ -12,7 +12,9 @@ the views' lineage at commit and nothing else: no entity PUT, no deletion.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
+import anyio.to_thread
 import httpx
 
 from metaingest.config import MetadataRestSinkConfig, WorkflowConfig
@@ -48,7 +50,11 @@ class MetadataRestSink:
 
     async def open(self, config: WorkflowConfig, report: Report) -> None:
         """Check the server (``GET /v1/system/version``) before anything is extracted."""
-        self.client = OpenMetadataClient(self.config, transport=self._transport)
+        # in a worker thread: httpx loads the CA bundle into an SSL context (~0.1 s of CPU)
+        # and imports httpcore while it builds a client, a stall of the host's loop otherwise
+        self.client = await anyio.to_thread.run_sync(
+            partial(OpenMetadataClient, self.config, transport=self._transport)
+        )
         sources = config.sources or [config.source]
         self.pusher = Pusher(
             self.client,
