@@ -43,6 +43,7 @@ from metaingest.entities import (
 )
 from metaingest.lineage import ViewLineage, fast, parse
 from metaingest.lineage.direct import direct_columns
+from metaingest.lineage.index import RelationIndex
 from metaingest.lineage.parse import (
     Relation,
     known_relations,
@@ -679,7 +680,9 @@ def _words(dialect: str) -> list[str]:
     return sorted(w for w in words if w.replace("_", "").isalpha())
 
 
-def _generated(sql: str, dialect: str, relations: list[Relation], catalog: str | None) -> bool:
+def _generated(
+    sql: str, dialect: str, relations: list[Relation] | RelationIndex, catalog: str | None
+) -> bool:
     """``_check`` for generated single-SELECT text, against sqlglot's parse and direct path
     only (the hand-written corpora above run the walk too), with one allowance: the reader
     does not know functions' arities, and where sqlglot rejects a call's argument count, or
@@ -729,7 +732,7 @@ def test_every_sqlglot_keyword_in_every_place(dialect: str) -> None:
         for template in templates:
             sql = template.format(w=word)
             try:
-                answered += _generated(sql, dialect, relations, catalog)  # type: ignore[arg-type]
+                answered += _generated(sql, dialect, relations, catalog)
             except AssertionError as exc:
                 raise AssertionError(f"{sql}: {exc}") from exc
     assert answered > 1500  # the sweep reaches the reader's answers, not only its declines
