@@ -53,7 +53,13 @@ class RelationIndex:
 
     def find(self, table: exp.Table, catalog: str | None = None, db: str = "") -> Relation | None:
         """The known relation a table names; ``catalog``/``db`` fill the parts it leaves out."""
-        key = (self.f(table.catalog or catalog or ""), self.f(table.db or db), self.f(table.name))
+        return self.lookup(table.catalog, table.db, table.name, catalog, db)
+
+    def lookup(
+        self, catalog: str, db: str, name: str, default_catalog: str | None, default_db: str
+    ) -> Relation | None:
+        """The known relation (catalog, db, name) names, '' parts filled by the defaults."""
+        key = (self.f(catalog or default_catalog or ""), self.f(db or default_db), self.f(name))
         return self.by_key.get(key)
 
     def mapping_schema(self, with_catalog: bool, dialect: str) -> MappingSchema:

@@ -1,6 +1,8 @@
-"""Column lineage of one view definition, parsed with sqlglot against known relations.
+"""Column lineage of one view definition, parsed against known relations.
 
-The definition is parsed once and walked once (``survey``). Where ``direct`` is sure of the
+The hot path is ``fast``: a hand-written reader of the text servers print, which answers the
+common shapes without sqlglot at all. Where it declines, the definition is parsed with
+sqlglot once and walked once (``survey``). Where ``direct`` is sure of the
 answer (most views: SELECTs, joins, CTEs, derived tables, set operations), its edges are
 the answer; otherwise the definition is qualified with the columns of the relations this run
 knows (so ``*`` expands to the real columns and unqualified names resolve) and
@@ -32,18 +34,26 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from metaingest.entities import quote_name
 
 from .direct import direct_columns
+from .fast import Reading
+from .fast import read as read_fast
 from .index import Relation, RelationIndex, known_relations
 from .survey import survey
 
 __all__ = [
     "DIALECTS",
+    "Definition",
     "Parsed",
+    "Reading",
     "Relation",
     "known_relations",
     "parse_definition",
     "parse_view",
+    "prepare",
     "referenced_relations",
 ]
+
+# a view definition: its text, parsed by sqlglot, or read by the fast reader
+Definition = str | exp.Query | Reading
 
 # metaingest source type -> sqlglot dialect (MariaDB parses as MySQL)
 DIALECTS = {
@@ -90,15 +100,43 @@ def parse_definition(sql: str, dialect: str) -> exp.Query | str:
     return query
 
 
-def referenced_relations(sql: str | exp.Query, dialect: str) -> list[tuple[str, str, str]]:
+def prepare(sql: str, dialect: str) -> Definition:
+    """A view definition made ready for ``referenced_relations`` and ``parse_view``: read by
+    the fast reader where it can (no sqlglot), else parsed by sqlglot; the text itself where
+    sqlglot cannot parse it either (``parse_view`` then says why)."""
+    reading = read_fast(sql, dialect)
+    if reading is not None:
+        return reading
+    query = parse_definition(sql, dialect)
+    return sql if isinstance(query, str) else query
+
+
+def referenced_relations(sql: Definition, dialect: str) -> list[tuple[str, str, str]]:
     """(catalog, db, name) of each relation a view definition names, as written ('' = unset)."""
-    query = parse_definition(sql, dialect) if isinstance(sql, str) else sql
+    if isinstance(sql, str):
+        sql = prepare(sql, dialect)
+    if isinstance(sql, Reading):
+        return list(sql.tables)
+    query = sql if isinstance(sql, exp.Query) else parse_definition(sql, dialect)
     if isinstance(query, str):
         return []
     seen: dict[tuple[str, str, str], None] = {}
     for table in survey(query).tables:
         seen[(table.catalog, table.db, table.name)] = None
     return list(seen)
+
+
+def _fast(
+    reading: Reading,
+    index: RelationIndex,
+    catalog: str | None,
+    db: str,
+    view_columns: Sequence[str],
+) -> Parsed | None:
+    """The fast reader's answer, or None where it declines. A relation this run does not
+    know is left to the full path, which says so in its own words."""
+    answer = reading.lineage(index, catalog, db, view_columns)
+    return None if answer is None else Parsed(answer[0], answer[1], ())
 
 
 def _leaves(node: Node) -> Iterable[Node]:
@@ -112,7 +150,7 @@ def _leaves(node: Node) -> Iterable[Node]:
 
 
 def parse_view(
-    sql: str | exp.Query,
+    sql: Definition,
     *,
     dialect: str,
     view_columns: Sequence[str],
@@ -121,16 +159,24 @@ def parse_view(
     relations: Iterable[Relation] | RelationIndex,
     direct: bool = True,
 ) -> Parsed:
-    """Parse one view definition (text, or parsed by ``parse_definition``) against known
-    relations; ``catalog``/``db`` are where unqualified names resolve.
+    """Parse one view definition (text, or made ready by ``prepare`` / ``parse_definition``)
+    against known relations; ``catalog``/``db`` are where unqualified names resolve.
 
-    ``direct``: answer the shapes ``direct.direct_columns`` is sure of without sqlglot's
-    lineage walk (same edges, a fraction of the CPU); False always walks (tests compare).
+    ``direct``: answer the shapes the fast reader and ``direct.direct_columns`` are sure of
+    without sqlglot's lineage walk (same edges, a fraction of the CPU); False always parses
+    with sqlglot and walks (tests compare).
     """
     index = (
         relations if isinstance(relations, RelationIndex) else known_relations(relations, dialect)
     )
     fold = index.fold
+    if isinstance(sql, str) and direct:
+        sql = read_fast(sql, dialect) or sql
+    if isinstance(sql, Reading):
+        answer = _fast(sql, index, catalog, db, view_columns) if direct else None
+        if answer is not None:
+            return answer
+        sql = sql.sql  # the reader declined: sqlglot decides, problems and all
     query = parse_definition(sql, dialect) if isinstance(sql, str) else sql
     if isinstance(query, str):
         return Parsed(problems=(query,))

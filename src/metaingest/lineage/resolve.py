@@ -2,9 +2,9 @@
 
 A connector calls ``attach_lineage`` at the end of ``extract``, on the unit's own connection:
 
-1. every view definition is scanned for the relations it names; those outside the batch are
-   looked up with ONE call to the connector's ``fetch`` (one catalog query per schema,
-   whatever the number of views);
+1. every view definition is scanned for the relations it names (by the fast reader, sqlglot
+   only where it declines); those outside the batch are looked up with ONE call to the
+   connector's ``fetch`` (one catalog query per schema, whatever the number of views);
 2. each definition is parsed against the batch's relations and the fetched ones
    (``parse.parse_view``), in a worker thread: parsing is CPU work that must not stall the
    event loop;
@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
-from sqlglot import exp
 
 from metaingest.connectors.base import SchemaBatch
 from metaingest.entities import VIEW_TYPES, Table
@@ -31,11 +30,12 @@ from metaingest.report import Issue
 
 from .model import ColumnLineage, LineageSource, ViewLineage
 from .parse import (
+    Definition,
     Parsed,
     Relation,
     known_relations,
-    parse_definition,
     parse_view,
+    prepare,
     referenced_relations,
 )
 
@@ -77,12 +77,14 @@ async def attach_lineage(
     own = [_relation(t, catalog, schema) for t in batch.tables]
     own_keys = {(catalog or "", schema, t.name) for t in batch.tables}
 
-    def scan() -> tuple[dict[str, exp.Query | str], list[Key]]:
-        queries = {}
+    def scan() -> tuple[dict[str, Definition], list[Key]]:
+        queries: dict[str, Definition] = {}
         wanted: dict[Key, None] = {}
         for view in views:
             assert view.view_definition is not None
-            query = queries[view.fqn] = parse_definition(view.view_definition, dialect)
+            query = queries[view.fqn] = prepare(view.view_definition, dialect)
+            if isinstance(query, str):  # sqlglot cannot parse it: parse_view says why
+                continue
             for ref_catalog, ref_db, name in referenced_relations(query, dialect):
                 key = (ref_catalog or (catalog or ""), ref_db or schema, name)
                 if key not in own_keys:
