@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from metaingest.lineage.parse import Parsed, Relation, parse_view, referenced_relations
+from metaingest.lineage.parse import (
+    Parsed,
+    Relation,
+    parse_definition,
+    parse_view,
+    referenced_relations,
+)
 
 PG = [
     Relation("pg.db.public.orders", "db", "public", "orders", ("id", "customer_id", "amount")),
@@ -168,3 +174,18 @@ def test_columns_qualified_by_a_mixed_case_table_name() -> None:
         "größe": ('pg.db."ü.x".Straße.größe',),
         "n": ('pg.db."ü.x".Straße.Name',),
     }
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [("SELECT var_map(x) FROM t", "postgres"), ("SELECT date_add(x) FROM t", "mysql")],
+)
+def test_a_parser_crash_is_a_warning_not_an_exception(sql: str, dialect: str) -> None:
+    """sqlglot raises IndexError / AttributeError on these instead of its own errors."""
+    found = parse_definition(sql, dialect)
+    assert isinstance(found, str) and found.startswith("cannot parse the view definition: ")
+    assert "the parser failed (" in found
+    parsed = parse_view(
+        sql, dialect=dialect, view_columns=["x"], catalog=None, db="db", relations=[]
+    )
+    assert parsed.columns == {} and parsed.problems == (found,)
