@@ -41,7 +41,7 @@ from metaingest.entities import (
     TableType,
     build_fqn,
 )
-from metaingest.lineage import ViewLineage, fast, parse
+from metaingest.lineage import ViewLineage, fast, parse, resolve
 from metaingest.lineage.direct import direct_columns
 from metaingest.lineage.index import RelationIndex
 from metaingest.lineage.parse import (
@@ -846,7 +846,17 @@ async def test_attach_lineage_parses_with_sqlglot_only_what_the_reader_declines(
         asked.append(keys)
         return [PG_RELATIONS[2]]
 
+    hand_offs: list[str] = []
+    real_hand_off = resolve.in_worker_thread
+
+    async def counting_hand_off(work: Any, *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(work.__name__)
+        return await real_hand_off(work, *args, **kwargs)
+
+    monkeypatch.setattr(resolve, "in_worker_thread", counting_hand_off)
     out = await attach_lineage(batch, dialect="postgres", catalog="db", fetch=fetch)
+    # only the declined view goes to a worker thread: parsed there, then resolved there
+    assert hand_offs == ["parse_declined", "resolve_slow"]
     assert asked == [[("db", "Odd Schema", "Odd Table")]]  # one fetch, both views' needs
     assert parsed == [declined.view_definition]  # once, for the view the reader declines
     lineage = {t.name: t.lineage for t in out.tables if t.lineage is not None}
@@ -1293,6 +1303,12 @@ def test_a_run_over_the_generated_views_parses_nothing_with_sqlglot(
         return real(sql, *args, **kwargs)
 
     monkeypatch.setattr(sqlglot, "parse_one", counting)
+
+    async def no_hand_off(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a reader-answered view left the event loop's thread")
+
+    # every step of these views runs on the loop's thread: no worker-thread hand-off
+    monkeypatch.setattr(resolve, "in_worker_thread", no_hand_off)
     source = postgres_server.source(
         pg_corpus.catalog, include_lineage=True, schema_filter={"includes": ["^mi_bench_s"]}
     )

@@ -131,7 +131,7 @@ def referenced_relations(sql: Definition, dialect: str) -> list[tuple[str, str, 
     return list(seen)
 
 
-def _fast(
+def fast_answer(
     reading: Reading,
     index: RelationIndex,
     catalog: str | None,
@@ -178,7 +178,7 @@ def parse_view(
     if isinstance(sql, str) and direct:
         sql = read_fast(sql, dialect) or sql
     if isinstance(sql, Reading):
-        answer = _fast(sql, index, catalog, db, view_columns) if direct else None
+        answer = fast_answer(sql, index, catalog, db, view_columns) if direct else None
         if answer is not None:
             return answer
         sql = sql.sql  # the reader declined: sqlglot decides, problems and all
