@@ -21,6 +21,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
+from metaingest import cooperative
 from metaingest.config import MetadataRestSinkConfig
 from metaingest.errors import ConfigError, MetaingestError
 
@@ -168,6 +169,7 @@ class OpenMetadataClient:
                 query["after"] = after
             page = await self._json("GET", f"/{collection}", params=query)
             for item in page.get("data") or ():
+                await cooperative.checkpoint()  # a page holds up to 1,000 entities
                 yield item
             after = (page.get("paging") or {}).get("after")
             if not after:

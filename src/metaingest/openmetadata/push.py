@@ -27,14 +27,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import anyio
 
 from metaingest.config import MetadataRestSinkConfig, WorkflowSettings
 from metaingest.connectors.base import SchemaBatch
-from metaingest.deletion import Kind, Known, plan_deletions
+from metaingest.deletion import Deletions, Kind, Known, plan_deletions
 from metaingest.entities import VIEW_TYPES, quote_name, split_fqn
 from metaingest.lineage.model import ViewLineage
 from metaingest.report import Report
@@ -199,18 +198,20 @@ class Pusher:
         live = await self._live(scope)
         if not live:
             return
-        known = [Known(fqn, item.kind, is_view) for fqn, (item, is_view) in live.items()]
-        # pure, and O(entities on the server): a worker thread's work, not the loop's
-        plan = await anyio.to_thread.run_sync(
-            partial(
-                plan_deletions,
+        settings = self.settings
+
+        def plan_them() -> Deletions:
+            known = [Known(fqn, item.kind, is_view) for fqn, (item, is_view) in live.items()]
+            return plan_deletions(
                 scope,
                 known,
                 self._delivered,
-                threshold=self.settings.delete_threshold,
-                allow_mass_delete=self.settings.allow_mass_delete,
+                threshold=settings.delete_threshold,
+                allow_mass_delete=settings.allow_mass_delete,
             )
-        )
+
+        # pure, and O(entities on the server): a worker thread's work, not the loop's
+        plan = await anyio.to_thread.run_sync(plan_them)
         for where, message in plan.warnings:
             self.report.add_issue("warning", where, message)
         doomed = [(fqn, live[fqn][0]) for fqn in plan.delete]
