@@ -64,6 +64,10 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+# entities per page of a listing: a page of whole table entities (columns included) is
+# ~2.5 KB each, and httpx reads a page's body in one step of the loop: 1,000 of them held it
+# ~15 ms; 250 is four times the requests, each a quarter of that
+LIST_PAGE = 250
 # answers at least this long are decoded in a worker thread (the loop keeps its turns)
 _DECODE_INLINE = 128 * 1024
 
@@ -159,7 +163,7 @@ class OpenMetadataClient:
         await self._json("DELETE", f"/{collection}/{entity_id}", params=params)
 
     async def list_all(
-        self, collection: str, params: dict[str, str], limit: int = 1000
+        self, collection: str, params: dict[str, str], limit: int = LIST_PAGE
     ) -> AsyncIterator[dict[str, Any]]:
         """Every live entity of a list endpoint, following ``paging.after``."""
         after: str | None = None
