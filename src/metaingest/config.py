@@ -135,8 +135,9 @@ class _SourceBase(_Strict):
     )
     include_lineage: bool = Field(
         default=False,
-        description="Lineage of views: upstream relations and column sources (parsing costs "
-        "~1-3 ms of CPU per view; off by default for that reason).",
+        description="Lineage of views: upstream relations and column sources (~0.1 ms of CPU "
+        "per view read by metaingest's own reader, 1-12 ms where sqlglot parses; off by "
+        "default: +7-16 % CPU on the benchmark catalog).",
     )
     connect_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for one connection to open."
