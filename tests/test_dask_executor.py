@@ -26,7 +26,7 @@ from .faultproxy import FaultProxy
 from .fleetkit import (
     Sampler,
     mysql_catalog,
-    mysql_counter,
+    mysql_sessions,
     mysql_wait_gone,
     pg_catalog,
     pg_counter,
@@ -273,7 +273,7 @@ async def test_a_fleet_on_dask_writes_the_local_bytes_with_every_cap_held(
     # the local run's sessions end on the server after its client returned: count only ours
     assert mysql_wait_gone(mysql_server, user) == 0
     pg_sampler = Sampler(pg_counter(postgres_server, [app]))
-    maria_sampler = Sampler(mysql_counter(mysql_server, [user]))
+    maria_sampler = Sampler(mysql_sessions(mysql_server, [user]))
     watch = Watch(cluster.scheduler)
     with pg_sampler.running(), maria_sampler.running(), watch.watching():
         report = await Fleet(on_dask).run()
