@@ -105,11 +105,12 @@ def parse_definition(sql: str, dialect: str) -> exp.Query | str:
     return query
 
 
-def prepare(sql: str, dialect: str) -> Definition:
+def prepare(sql: str, dialect: str, *, read: bool = True) -> Definition:
     """A view definition made ready for ``referenced_relations`` and ``parse_view``: read by
     the fast reader where it can (no sqlglot), else parsed by sqlglot; the text itself where
-    sqlglot cannot parse it either (``parse_view`` then says why)."""
-    reading = read_fast(sql, dialect)
+    sqlglot cannot parse it either (``parse_view`` then says why). ``read=False``: the
+    caller knows the reader declines it (sqlglot only)."""
+    reading = read_fast(sql, dialect) if read else None
     if reading is not None:
         return reading
     query = parse_definition(sql, dialect)

@@ -31,7 +31,6 @@ from metaingest.report import Issue
 
 from .fast import Reading
 from .fast import read as read_fast
-from .index import RelationIndex
 from .model import ColumnLineage, LineageSource, ViewLineage
 from .parse import (
     Definition,
@@ -101,7 +100,7 @@ async def attach_lineage(
     if declined:  # sqlglot: in a worker thread, so the event loop stays responsive
 
         def parse_declined() -> dict[str, Definition]:
-            return {v.fqn: prepare(v.view_definition or "", dialect) for v in declined}
+            return {v.fqn: prepare(v.view_definition or "", dialect, read=False) for v in declined}
 
         definitions.update(await in_worker_thread(parse_declined))
     wanted: dict[Key, None] = {}
@@ -139,7 +138,8 @@ async def attach_lineage(
         definition = definitions[view.fqn]
         answer = None
         if isinstance(definition, Reading):
-            answer = read_lineage(definition, relations, catalog, schema, view)
+            columns = [c.name for c in view.columns]
+            answer = fast_answer(definition, relations, catalog, schema, columns)
         if answer is None:
             slow.append(view)  # sqlglot's qualifier and lineage walk decide
         else:
@@ -164,13 +164,6 @@ async def attach_lineage(
         for t in batch.tables
     )
     return dataclasses.replace(batch, tables=tables, issues=(*batch.issues, *issues))
-
-
-def read_lineage(
-    reading: Reading, relations: RelationIndex, catalog: str | None, schema: str, view: Table
-) -> Parsed | None:
-    """The fast reader's lineage of a view, or None where only sqlglot can tell."""
-    return fast_answer(reading, relations, catalog, schema, [c.name for c in view.columns])
 
 
 def _combine(parsed: Parsed, deps: Dependencies | None) -> tuple[ViewLineage, list[str]]:
