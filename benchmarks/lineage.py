@@ -43,6 +43,7 @@ import anyio
 import asyncpg
 
 from benchmarks.catalog import PG, CatalogSize, build_postgres, drop_postgres
+from benchmarks.lineage_reader import views_per_cpu_second
 from metaingest.config import parse_config
 from metaingest.entities import Table, build_fqn
 from metaingest.lineage import fast
@@ -166,13 +167,7 @@ def _parse_rate(
         ("direct", lambda v: parse(v, True)),
         ("walk_only", lambda v: parse(v, False)),
     ):
-        best = float("inf")
-        for _ in range(5):
-            start = time.process_time()
-            for view in views:
-                one(view)
-            best = min(best, time.process_time() - start)
-        rates[name] = round(len(views) / best)
+        rates[name] = views_per_cpu_second(views, one)
     answered, differ, read, read_differ = 0, [], 0, []
     for view in views:
         query = parse_definition(view.view_definition or "", "postgres")
