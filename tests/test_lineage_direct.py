@@ -93,14 +93,13 @@ FULL = [
 ]
 
 
-def _both(
+def named_selects(
     sql: str, dialect: str, relations: list[Relation], catalog: str | None, db: str
-) -> tuple[Parsed, Parsed, bool]:
-    """(direct-enabled result, full-walk result, whether the direct path answered)."""
+) -> list[str]:
+    """The view's columns as the engine would name them (sqlglot's qualify expands stars)."""
     query = parse_definition(sql, dialect)
     assert not isinstance(query, str), query
     index = known_relations(relations, dialect)
-    # the view's columns as the engine names them: after sqlglot expands stars
     defaults = {"catalog": catalog, "db": db} if catalog else {"db": db}
     try:
         named = qualify(
@@ -113,7 +112,16 @@ def _both(
     except SqlglotError:
         named = query  # an unknown column: the names as written
     assert isinstance(named, exp.Query)
-    columns = named.named_selects
+    return named.named_selects
+
+
+def _both(
+    sql: str, dialect: str, relations: list[Relation], catalog: str | None, db: str
+) -> tuple[Parsed, Parsed, bool]:
+    """(direct-enabled result, full-walk result, whether the direct path answered)."""
+    query = parse_definition(sql, dialect)
+    assert not isinstance(query, str), query
+    columns = named_selects(sql, dialect, relations, catalog, db)
     fast = parse_view(
         sql, dialect=dialect, view_columns=columns, catalog=catalog, db=db, relations=relations
     )
@@ -121,6 +129,7 @@ def _both(
         sql, dialect=dialect, view_columns=columns, catalog=catalog, db=db,
         relations=relations, direct=False,
     )  # fmt: skip
+    index = known_relations(relations, dialect)
     answered = direct_columns(query, index, catalog, db, columns) is not None
     return fast, walked, answered
 

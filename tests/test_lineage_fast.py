@@ -25,8 +25,6 @@ import pytest
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.qualify import qualify
 
 from benchmarks.catalog import CatalogSize, ddl_for_schema
 from metaingest.config import parse_config
@@ -57,31 +55,18 @@ from metaingest.workflow import Workflow
 from .conftest import MysqlServer, PgServer, quote_mysql, unique_name
 from .faultkit import pg_execute
 from .test_lineage import PG_DDL, _maria_ddl
-from .test_lineage_direct import DIRECT, EITHER, FULL, LITE_SHAPES, MYSQL, MYSQL_SHAPES, PG
+from .test_lineage_direct import (
+    DIRECT,
+    EITHER,
+    FULL,
+    LITE_SHAPES,
+    MYSQL,
+    MYSQL_SHAPES,
+    PG,
+    named_selects,
+)
 
 # --- the differential check -------------------------------------------------------------
-
-
-def _named_selects(
-    sql: str, dialect: str, relations: list[Relation], catalog: str | None, db: str
-) -> list[str]:
-    """The view's columns as the engine would name them (sqlglot's qualify expands stars)."""
-    query = parse_definition(sql, dialect)
-    assert not isinstance(query, str), query
-    index = known_relations(relations, dialect)
-    defaults = {"catalog": catalog, "db": db} if catalog else {"db": db}
-    try:
-        named = qualify(
-            query.copy(),
-            dialect=dialect,
-            schema=index.mapping_schema(catalog is not None, dialect),
-            validate_qualify_columns=False,
-            **defaults,
-        )
-    except SqlglotError:
-        named = query
-    assert isinstance(named, exp.Query)
-    return named.named_selects
 
 
 def _check(
@@ -100,7 +85,7 @@ def _check(
     assert not isinstance(query, str), f"the reader reads what sqlglot cannot parse: {query}"
     assert sorted(reading.tables) == sorted(referenced_relations(query, dialect))
     if columns is None:
-        columns = _named_selects(sql, dialect, relations, catalog, db)
+        columns = named_selects(sql, dialect, relations, catalog, db)
     index = known_relations(relations, dialect)
     kwargs: dict[str, Any] = {
         "dialect": dialect, "view_columns": columns, "catalog": catalog, "db": db,
